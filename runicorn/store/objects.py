@@ -1,0 +1,377 @@
+"""The content-addressed object store: write-once, read-only blobs named by their blake3.
+
+Layout under the store folder (docs/format.md has the full tree)::
+
+    config.json   objects/ab/<62 hex>   tmp/   trash/ab/<62 hex>   cache/
+
+Invariants kept here:
+- An object appears under its final name only complete and durable: bytes go to
+  a temp file in ``tmp/`` (same filesystem), are fsynced, and are then *linked*
+  into place, so a concurrent writer of the same bytes never clobbers a
+  published object and a crash leaves at most a stray temp file.
+- Putting an object that exists writes nothing and refreshes its mtime, so the
+  gc grace period protects an object a writer is about to reference.
+- An object missing from ``objects/`` but present in ``trash/`` (gc put it there)
+  is moved back on first use: readers and writers never lose it to the gc race.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from ..errors import CorruptObject, ObjectNotFound
+from .atomic import fsync_dir, temp_name
+from .config import read_config, write_default_config
+from .ids import ObjectId, new_hasher
+
+CHUNK_SIZE = 1 << 20
+_FSYNC_THREADS = 8  # concurrent fsyncs share journal commits; more threads stop helping
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object as listed from disk."""
+
+    id: ObjectId
+    size: int
+    mtime: float
+
+
+class ObjectStore:
+    """A store folder; one instance may be shared between threads."""
+
+    def __init__(self, root: str | os.PathLike, *, create: bool = True):
+        self.root = Path(root)
+        self.objects_dir = self.root / "objects"
+        self.tmp_dir = self.root / "tmp"
+        self.trash_dir = self.root / "trash"
+        self.cache_dir = self.root / "cache"
+        config_path = self.root / "config.json"
+        if config_path.exists():
+            self.config = read_config(config_path)
+        elif create:
+            for folder in (self.objects_dir, self.tmp_dir, self.trash_dir, self.cache_dir):
+                folder.mkdir(parents=True, exist_ok=True)
+            self.config = write_default_config(config_path)
+        else:
+            raise ObjectNotFound(f"no Runicorn store at {self.root} (no config.json)")
+        self._batch = threading.local()
+
+    # -- layout -------------------------------------------------------------
+
+    def path_for(self, object_id: str) -> Path:
+        """The one mapping from id to file; validates the id before building a path."""
+        oid = ObjectId(object_id)
+        return self.objects_dir / oid[:2] / oid[2:]
+
+    def trash_path_for(self, oid: ObjectId) -> Path:
+        return self.trash_dir / oid[:2] / oid[2:]
+
+    # -- presence -----------------------------------------------------------
+
+    def has(self, object_id: str, *, freshen: bool = False) -> bool:
+        """True if the object exists (taking it back from the trash if gc put it there)."""
+        path = self.path_for(object_id)
+        pending = self._pending()
+        if pending is not None and object_id in pending:
+            return True
+        try:
+            if freshen:
+                os.utime(path)
+            else:
+                os.stat(path)
+            return True
+        except FileNotFoundError:
+            return self._recover_from_trash(ObjectId(object_id))
+
+    def freshen(self, object_id: str) -> None:
+        """Refresh an existing object's mtime so a concurrent gc keeps it; raise if absent."""
+        if not self.has(object_id, freshen=True):
+            raise ObjectNotFound(f"object {object_id} is not in the store at {self.root}")
+
+    def _recover_from_trash(self, oid: ObjectId) -> bool:
+        trashed = self.trash_path_for(oid)
+        if not trashed.exists():
+            return False
+        final = self.path_for(oid)
+        final.parent.mkdir(exist_ok=True)
+        try:
+            os.link(trashed, final)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:  # a concurrent reader or a purge took it first
+            return final.exists()
+        os.utime(final)
+        fsync_dir(final.parent)
+        with contextlib.suppress(FileNotFoundError):
+            trashed.unlink()
+        return True
+
+    # -- writing ------------------------------------------------------------
+
+    def put_bytes(self, data: bytes | bytearray | memoryview) -> ObjectId:
+        return self._put_chunks([memoryview(data)])[0]
+
+    def put_stream(self, stream: BinaryIO) -> ObjectId:
+        """Store everything ``stream`` yields, in bounded memory."""
+        return self._put_chunks(_read_chunks(stream))[0]
+
+    def put_file(self, path: str | os.PathLike) -> ObjectId:
+        """Store a file's bytes (one read: hashing while copying)."""
+        return self.put_file_sized(path)[0]
+
+    def put_file_sized(self, path: str | os.PathLike) -> tuple[ObjectId, int]:
+        """Store a file and return its id with the number of bytes actually stored.
+
+        The size can differ from an earlier stat when the file is being written.
+        """
+        with open(path, "rb", buffering=0) as stream:
+            return self._put_chunks(_read_chunks(stream))
+
+    def _put_chunks(self, chunks) -> tuple[ObjectId, int]:
+        self.tmp_dir.mkdir(exist_ok=True)
+        tmp = temp_name(self.tmp_dir)
+        hasher = new_hasher()
+        size = 0
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            for chunk in chunks:
+                hasher.update(chunk)
+                size += len(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
+            oid = ObjectId(hasher.hexdigest())
+            if self.has(oid, freshen=True):
+                os.close(fd)
+                fd = -1
+                tmp.unlink()
+                return oid, size
+            os.fchmod(fd, 0o444)
+            pending = self._pending()
+            if pending is not None:
+                # Durability is deferred to the end of the batch: see batch().
+                os.close(fd)
+                fd = -1
+                pending[oid] = tmp
+                return oid, size
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            self._publish(tmp, oid)
+            fsync_dir(self.path_for(oid).parent)
+            return oid, size
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _publish(self, tmp: Path, oid: ObjectId) -> None:
+        """Link a durable temp file to its final name, never clobbering, then drop the temp."""
+        final = self.path_for(oid)
+        try:
+            os.link(tmp, final)
+        except FileNotFoundError:
+            final.parent.mkdir(exist_ok=True)
+            fsync_dir(self.objects_dir)
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                os.utime(final)
+        except FileExistsError:
+            os.utime(final)  # another writer published the same bytes first
+        tmp.unlink()
+
+    def _pending(self) -> dict | None:
+        return getattr(self._batch, "pending", None)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator["ObjectStore"]:
+        """Group many puts: fsync their temp files together, then publish them all.
+
+        Per-object synchronous flushes dominate when thousands of small files are
+        stored (a code snapshot); doing the fsyncs concurrently at the end lets the
+        filesystem share journal commits. Objects become visible only at the end
+        of the batch, still each durable before its name appears.
+        """
+        if self._pending() is not None:  # nested: the outer batch publishes
+            yield self
+            return
+        self._batch.pending = pending = {}
+        try:
+            yield self
+        except BaseException:
+            self._batch.pending = None
+            for tmp in pending.values():
+                tmp.unlink(missing_ok=True)
+            raise
+        self._batch.pending = None
+        self._flush_batch(pending)
+
+    def _flush_batch(self, pending: dict[ObjectId, Path]) -> None:
+        if not pending:
+            return
+        items = list(pending.items())
+        with ThreadPoolExecutor(max_workers=min(_FSYNC_THREADS, len(items))) as pool:
+            list(pool.map(lambda item: _fsync_path(item[1]), items))
+        parents = set()
+        for oid, tmp in items:
+            self._publish(tmp, oid)
+            parents.add(self.path_for(oid).parent)
+        for parent in parents:
+            fsync_dir(parent)
+
+    # -- reading ------------------------------------------------------------
+
+    def open(self, object_id: str) -> "VerifyingReader":
+        """A stream over the object that raises ``CorruptObject`` at EOF if bytes do not match."""
+        oid = ObjectId(object_id)
+        path = self.path_for(oid)
+        try:
+            handle = open(path, "rb", buffering=0)
+        except FileNotFoundError:
+            if not self._recover_from_trash(oid):
+                raise ObjectNotFound(f"object {oid} is not in the store at {self.root}") from None
+            handle = open(path, "rb", buffering=0)
+        return VerifyingReader(oid, handle)
+
+    def get(self, object_id: str) -> bytes:
+        """Whole object in memory: for small objects such as trees and config files."""
+        with self.open(object_id) as reader:
+            return reader.read()
+
+    def size(self, object_id: str) -> int:
+        path = self.path_for(object_id)
+        try:
+            return path.stat().st_size
+        except FileNotFoundError:
+            if self._recover_from_trash(ObjectId(object_id)):
+                return path.stat().st_size
+            raise ObjectNotFound(f"object {object_id} is not in the store at {self.root}") from None
+
+    def iter_objects(self) -> Iterator[StoredObject]:
+        """Every published object with its size and mtime (unsorted)."""
+        yield from _iter_fanout(self.objects_dir)
+
+    def iter_trash(self) -> Iterator[StoredObject]:
+        yield from _iter_fanout(self.trash_dir)
+
+    def verify_object(self, object_id: str) -> ObjectId | None:
+        """Re-hash one object in place; return the actual id when it differs, else None."""
+        oid = ObjectId(object_id)
+        with open(self.path_for(oid), "rb", buffering=0) as handle:
+            actual, _ = hash_stream(handle)
+        return None if actual == oid else actual
+
+
+class VerifyingReader:
+    """A read-only binary stream that re-hashes what it returns and checks at EOF."""
+
+    def __init__(self, oid: ObjectId, handle: BinaryIO):
+        self.id = oid
+        self._handle = handle
+        self._hasher = new_hasher()
+        self._checked = False
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            data = self._handle.readall()
+        else:
+            data = self._handle.read(size)
+        if data:
+            self._hasher.update(data)
+        if not data or size is None or size < 0:
+            self._check()
+        return data
+
+    def readinto(self, buffer) -> int:
+        count = self._handle.readinto(buffer)
+        if count:
+            self._hasher.update(memoryview(buffer)[:count])
+        else:
+            self._check()
+        return count
+
+    def _check(self) -> None:
+        if self._checked:
+            return
+        self._checked = True
+        actual = self._hasher.hexdigest()
+        if actual != self.id:
+            raise CorruptObject(self.id, actual)
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> "VerifyingReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def hash_stream(stream: BinaryIO) -> tuple[ObjectId, int]:
+    """The id a stream's bytes would have, and their count, without storing them."""
+    hasher = new_hasher()
+    size = 0
+    for chunk in _read_chunks(stream):
+        hasher.update(chunk)
+        size += len(chunk)
+    return ObjectId(hasher.hexdigest()), size
+
+
+def _read_chunks(stream: BinaryIO) -> Iterator[memoryview]:
+    """Yield chunks into one reused buffer: the consumer must use each before the next."""
+    buffer = bytearray(CHUNK_SIZE)
+    view = memoryview(buffer)
+    readinto = getattr(stream, "readinto", None)
+    while True:
+        if readinto is not None:
+            count = readinto(view)
+            if not count:
+                return
+            yield view[:count]
+        else:
+            data = stream.read(CHUNK_SIZE)
+            if not data:
+                return
+            yield memoryview(data)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _iter_fanout(base: Path) -> Iterator[StoredObject]:
+    try:
+        fanout = list(os.scandir(base))
+    except FileNotFoundError:
+        return
+    for prefix in fanout:
+        if len(prefix.name) != 2 or not prefix.is_dir(follow_symlinks=False):
+            continue
+        try:
+            entries = list(os.scandir(prefix.path))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            name = prefix.name + entry.name
+            try:
+                oid = ObjectId(name)
+                st = entry.stat(follow_symlinks=False)
+            except (ValueError, FileNotFoundError):
+                continue  # foreign files are verify's business, not a listing's
+            if stat.S_ISREG(st.st_mode):
+                yield StoredObject(oid, st.st_size, st.st_mtime)
