@@ -38,14 +38,19 @@ def read_config(path: Path) -> dict:
         raise UnsupportedFormat(f"{path} is not a Runicorn store config (format {config.get('format')!r})"
                                 if isinstance(config, dict) else f"{path} is not a Runicorn store config")
     version = config.get("version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:  # JSON true or 1.0 is not version 1
         raise UnsupportedFormat(
             f"store {path.parent} has format version {version!r}; this Runicorn reads version "
             f"{FORMAT_VERSION}. Upgrade Runicorn to open it."
         )
     if config.get("hash") != HASH_NAME:
         raise UnsupportedFormat(f"store {path.parent} uses hash {config.get('hash')!r}; this Runicorn knows {HASH_NAME!r}")
-    unknown = sorted(set(config.get("extensions") or []) - KNOWN_EXTENSIONS)
+    extensions = config.get("extensions", [])
+    if not isinstance(extensions, list) or not all(isinstance(name, str) for name in extensions):
+        raise UnsupportedFormat(
+            f"store {path.parent} has a malformed extensions list {extensions!r}; expected a list of names"
+        )
+    unknown = sorted(set(extensions) - KNOWN_EXTENSIONS)
     if unknown:
         raise UnsupportedFormat(
             f"store {path.parent} uses extensions {unknown} that this Runicorn does not know; upgrade Runicorn to open it"

@@ -84,7 +84,8 @@ def mark(store: ObjectStore, roots: Iterable[Root]) -> tuple[set[ObjectId], list
         if oid in reachable:
             continue
         if not store.has(oid):
-            missing.append(oid)
+            if oid not in missing:  # named by several trees: count it once
+                missing.append(oid)
             continue
         reachable.add(oid)
         if is_tree:

@@ -55,7 +55,7 @@ class Ingester:
             if result.kind == DIR:
                 result.id, _ = self._ingest_dir(str(path), "", result)
             else:
-                result.id, _ = self._ingest_file(str(path), st, result)
+                result.id, _ = self.ingest_file(str(path), st, result)
         if self.stat_cache is not None:
             self.stat_cache.commit()
         return result
@@ -81,7 +81,7 @@ class Ingester:
                 oid, size = self._ingest_dir(entry.path, rel + "/", result)
                 entries.append(TreeEntry(entry.name, DIR, size, id=oid))
             elif stat.S_ISREG(st.st_mode):
-                oid, size = self._ingest_file(entry.path, st, result)
+                oid, size = self.ingest_file(entry.path, st, result)
                 entries.append(TreeEntry(entry.name, FILE, size, id=oid,
                                          executable=bool(st.st_mode & stat.S_IXUSR)))
             elif stat.S_ISLNK(st.st_mode):
@@ -99,8 +99,11 @@ class Ingester:
             return put_tree(self.store, entries), total
         return hash_bytes(serialize_tree(entries)), total
 
-    def _ingest_file(self, path: str, st: os.stat_result, result: IngestResult) -> tuple[ObjectId, int]:
-        """Id and size of one file: from the stat cache when it matches, else by reading it once."""
+    def ingest_file(self, path: str, st: os.stat_result, result: IngestResult) -> tuple[ObjectId, int]:
+        """Id and size of one file: from the stat cache when it matches, else by reading it once.
+
+        Totals are added to ``result``; the caller commits the stat cache.
+        """
         cache_key = os.path.abspath(path)
         result.files += 1
         if self.stat_cache is not None:

@@ -282,6 +282,8 @@ class VerifyingReader:
         self._checked = False
 
     def read(self, size: int = -1) -> bytes:
+        if size == 0:  # not EOF: checking here would judge a partial hash
+            return b""
         if size is None or size < 0:
             data = self._handle.readall()
         else:
@@ -296,7 +298,7 @@ class VerifyingReader:
         count = self._handle.readinto(buffer)
         if count:
             self._hasher.update(memoryview(buffer)[:count])
-        else:
+        elif memoryview(buffer).nbytes:  # an empty buffer reads nothing without being at EOF
             self._check()
         return count
 

@@ -14,6 +14,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+from .ids import ObjectId
+
 # Filesystems with sub-second timestamps tick at most every jiffy (<= 10 ms);
 # a whole-second mtime may come from a coarse one (FAT ticks 2 s).
 _FINE_RACY_WINDOW_NS = 100_000_000
@@ -57,7 +59,7 @@ class StatCache:
                 return None
         return None
 
-    def lookup(self, path: str, st: os.stat_result) -> str | None:
+    def lookup(self, path: str, st: os.stat_result) -> ObjectId | None:
         """The cached id for ``path`` if its stat still matches, else None."""
         if self._db is None:
             return None
@@ -69,7 +71,10 @@ class StatCache:
             return None
         if row is None or row[:4] != (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
             return None
-        return row[4]
+        try:
+            return ObjectId(row[4])
+        except ValueError:  # a damaged row is a miss, never an error
+            return None
 
     def record(self, path: str, st: os.stat_result, oid: str, hashed_at_ns: int) -> None:
         """Remember an id unless the file was modified too recently to trust its mtime."""

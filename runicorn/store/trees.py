@@ -45,7 +45,7 @@ class TreeEntry:
         if self.kind == SYMLINK:
             record["target"] = self.target
         else:
-            record["id"] = self.id.tagged
+            record["id"] = ObjectId(self.id).tagged  # validates a plain str id too
         if self.kind == FILE:
             record["exec"] = self.executable
         return record
@@ -68,17 +68,21 @@ def serialize_tree(entries: list[TreeEntry]) -> bytes:
         if entry.name == previous:
             raise ValueError(f"duplicate name {entry.name!r} in a tree")
         previous = entry.name
-        lines.append(json.dumps(entry.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+        lines.append(_entry_line(entry))
         lines.append(b"\n")
     return b"".join(lines)
+
+
+def _entry_line(entry: TreeEntry) -> bytes:
+    return json.dumps(entry.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def parse_tree(data: bytes, tree_id: str = "?") -> list[TreeEntry]:
     """Parse and strictly check a tree's bytes."""
     if not data.startswith(TREE_HEADER):
-        header = data.split(b"\n", 1)[0][:40]
-        if header.startswith(b"runicorn-tree "):
-            raise UnsupportedFormat(f"tree {tree_id} has header {header!r}; this Runicorn reads 'runicorn-tree 1'")
+        header, newline, _ = data.partition(b"\n")
+        if newline and header.startswith(b"runicorn-tree ") and header[len(b"runicorn-tree "):].isdigit():
+            raise UnsupportedFormat(f"tree {tree_id} has header {header[:40]!r}; this Runicorn reads 'runicorn-tree 1'")
         raise CorruptObject(tree_id, detail="not a tree object")
     body = data[len(TREE_HEADER):]
     if body and not body.endswith(b"\n"):
@@ -91,6 +95,13 @@ def parse_tree(data: bytes, tree_id: str = "?") -> list[TreeEntry]:
         except ValueError as exc:
             raise CorruptObject(tree_id, detail=f"bad tree entry: {exc}") from None
         entry = _entry_from_json(record, tree_id)
+        # Only the canonical bytes are a tree: otherwise one folder could have many ids.
+        try:
+            canonical = _entry_line(entry) == line
+        except UnicodeEncodeError:  # a lone surrogate written as a \u escape
+            canonical = False
+        if not canonical:
+            raise CorruptObject(tree_id, detail=f"entry {entry.name!r} is not in canonical form")
         key = entry.name.encode("utf-8")
         if previous is not None and key <= previous:
             raise CorruptObject(tree_id, detail=f"entries out of order or duplicated at {entry.name!r}")
@@ -100,10 +111,9 @@ def parse_tree(data: bytes, tree_id: str = "?") -> list[TreeEntry]:
 
 
 def _entry_from_json(record: object, tree_id: str) -> TreeEntry:
-    if not isinstance(record, dict) or record.get("kind") not in _KEYS:
-        kind = record.get("kind") if isinstance(record, dict) else None
+    kind = record.get("kind") if isinstance(record, dict) else None
+    if not isinstance(kind, str) or kind not in _KEYS:
         raise UnsupportedFormat(f"tree {tree_id} has an entry of unknown kind {kind!r}; upgrade Runicorn to read it")
-    kind = record["kind"]
     if set(record) != _KEYS[kind]:
         raise UnsupportedFormat(f"tree {tree_id} entry has keys {sorted(record)}; expected {sorted(_KEYS[kind])}")
     name = check_name(record["name"])

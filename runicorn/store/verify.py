@@ -7,6 +7,7 @@ that need the damaged object.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
@@ -85,13 +86,22 @@ def _children(store, oid, cache, bad):
 
 
 def _foreign_files(store: ObjectStore) -> list[str]:
-    """Files under objects/ that are not named like objects (left by hand or by other tools)."""
+    """Entries under objects/ that are not objects: misnamed, at the wrong depth, or not regular files."""
     foreign = []
-    for dirpath, _, filenames in os.walk(store.objects_dir):
+    for dirpath, dirnames, filenames in os.walk(store.objects_dir):
+        at_fanout = os.path.dirname(dirpath) == str(store.objects_dir)
         prefix = os.path.basename(dirpath)
-        for name in filenames:
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            path = os.path.join(dirpath, name)
             try:
                 ObjectId(prefix + name)
+                named_like_object = at_fanout and len(prefix) == 2
             except ValueError:
-                foreign.append(os.path.relpath(os.path.join(dirpath, name), store.root))
+                named_like_object = False
+            try:
+                regular = stat.S_ISREG(os.lstat(path).st_mode)
+            except FileNotFoundError:
+                continue  # trashed by a concurrent gc
+            if not named_like_object or not regular:
+                foreign.append(os.path.relpath(path, store.root))
     return sorted(foreign)

@@ -1,0 +1,251 @@
+"""A run's assets: everything that is bytes goes into the object store, and the manifest names it.
+
+Ordering (docs/format.md, section 7): each object is durable in the store before
+the manifest line naming it is queued; the run's writer appends queued lines
+within a second, so a running run's objects become gc roots within seconds
+(and their fresh mtime protects them until then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import threading
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..runfolder import CONFIG, ENVIRONMENT, IDENTITY, MANIFEST, MEDIA, read_json, write_json
+from ..store import Ingester, ObjectId, StatCache
+from .values import jsonable
+
+# Snapshot, image, environment and outputs support is imported on first use:
+# a run that logs only metrics starts without them (SPEC §7: init under 20 ms).
+
+# Source types whose "path" is usually a hub or library identifier, not a file.
+_IDENTIFIER_SOURCES = frozenset({"huggingface", "hf", "torchvision", "timm", "torchhub", "url", "openai", "keras"})
+
+
+class RunAssets:
+    def __init__(self, run, *, snapshot_code: bool, force_snapshot: bool, capture_env: bool):
+        self._run = run
+        self._background: list[threading.Thread] = []
+        self._outputs = None
+        if snapshot_code:
+            self._snapshot_code(force_snapshot)
+        elif shutil.which("git"):
+            self._in_background(self._record_git)
+        if capture_env:
+            self._in_background(self._capture_environment)
+
+    @property
+    def store(self):
+        return self._run._root.store
+
+    @property
+    def outputs(self):
+        if self._outputs is None:
+            from .outputs import OutputsArchiver
+
+            self._outputs = OutputsArchiver(lambda: self.store, self.add_root)
+        return self._outputs
+
+    def add_root(self, role: str, name: str, oid: ObjectId, object_type: str, **meta: Any) -> None:
+        """Queue a manifest line naming a durable object."""
+        self._run._writer.append(MANIFEST, {"role": role, "name": name, "id": oid.tagged, "type": object_type,
+                                            "at": time.time(), **meta})
+
+    def _in_background(self, target) -> None:
+        thread = threading.Thread(target=target, name=f"runicorn-{target.__name__.strip('_')}", daemon=True)
+        thread.start()
+        self._background.append(thread)
+
+    def close(self) -> None:
+        """At finish: the last outputs scan, then wait for background captures."""
+        try:
+            if self._outputs is not None:
+                self._outputs.close()
+        finally:
+            for thread in self._background:
+                thread.join()
+
+    # -- identity and environment ---------------------------------------------------
+
+    def _set_identity_git(self, git: dict | None) -> None:
+        identity = read_json(self._run.run_dir / IDENTITY)
+        if git and isinstance(identity, dict):
+            identity["git"] = git
+            write_json(self._run.run_dir / IDENTITY, identity)
+
+    def _record_git(self) -> None:
+        from .gitinfo import git_metadata
+        from .snapshot import default_workspace
+
+        workspace = self._run.workspace_root or default_workspace()
+        self._set_identity_git(git_metadata(workspace))
+
+    def _capture_environment(self) -> None:
+        from .environment import capture_environment
+
+        write_json(self._run.run_dir / ENVIRONMENT, capture_environment())
+
+    # -- code -----------------------------------------------------------------
+
+    def _snapshot_code(self, force: bool) -> None:
+        from .snapshot import default_workspace, snapshot_workspace
+
+        run = self._run
+        workspace = run.workspace_root or default_workspace()
+        snapshot = snapshot_workspace(self.store, workspace, storage_root=run.storage_root, force=force)
+        run.workspace_root = snapshot.workspace
+        self.add_root("code", "code", snapshot.tree_id, "tree", workspace=str(snapshot.workspace),
+                      files=snapshot.files, bytes=snapshot.bytes, skipped=snapshot.skipped[:100])
+        if snapshot.diff_id is not None:
+            self.add_root("code_diff", "git diff HEAD", snapshot.diff_id, "blob")
+        self._set_identity_git(snapshot.git)
+
+    # -- config ---------------------------------------------------------------
+
+    def log_config(self, *, args: Any, extra: Any, config_files: Any) -> None:
+        config = self._run._config
+        if args is not None:
+            config["args"].update(jsonable(_as_mapping(args, "args")))
+        if extra is not None:
+            if not isinstance(extra, Mapping):
+                raise TypeError(f"extra must be a dict, got {type(extra).__name__}")
+            config["extra"].update(jsonable(dict(extra)))
+        if config_files is not None:
+            if isinstance(config_files, (str, os.PathLike)):
+                config_files = [config_files]
+            for item in config_files:
+                path = Path(item)
+                if not path.is_file():
+                    raise FileNotFoundError(f"config file {path} does not exist or is not a file")
+                oid, size = self.store.put_file_sized(path)
+                kept = [f for f in config["config_files"] if f.get("path") != str(path)]
+                config["config_files"] = kept + [{"path": str(path), "name": path.name, "id": oid.tagged,
+                                                  "size": size}]
+                self.add_root("config_file", path.name, oid, "blob", path=str(path), size=size)
+        write_json(self._run.run_dir / CONFIG, config)
+
+    # -- datasets and pretrained weights -----------------------------------------------
+
+    def log_reference(self, role: str, name: str, target: Any, *, save: bool, description: str | None,
+                      force_save: bool, max_archive_bytes: int, max_archive_files: int,
+                      context: str | None = None, source_type: str | None = None) -> dict:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{role} name must be a non-empty string, got {name!r}")
+        record: dict[str, Any] = {"role": role, "name": name, "description": description, "saved": False,
+                                  "at": time.time()}
+        if role == "dataset":
+            record["context"] = context
+        else:
+            record["source_type"] = source_type
+        if isinstance(target, Mapping):
+            record["uri"] = jsonable(dict(target))
+            if save:
+                raise TypeError(f"save=True needs a local path for {role} {name!r}, not a mapping")
+        elif target is not None:
+            self._describe_target(record, role, name, target, save=save, force_save=force_save,
+                                  max_bytes=max_archive_bytes, max_files=max_archive_files, source_type=source_type)
+        elif save:
+            raise ValueError(f"save=True needs path_or_uri for {role} {name!r}")
+        self._run._writer.append(MANIFEST, record)
+        return record
+
+    def _describe_target(self, record: dict, role: str, name: str, target: Any, *, save: bool, force_save: bool,
+                         max_bytes: int, max_files: int, source_type: str | None) -> None:
+        text = os.fspath(target) if isinstance(target, os.PathLike) else str(target)
+        path = Path(text).expanduser()
+        if "://" in text or (source_type in _IDENTIFIER_SOURCES and not path.exists()):
+            record["uri"] = text
+            if save:
+                raise ValueError(f"save=True needs a local path; {role} {name!r} points to {text!r}")
+            return
+        record["path"] = text
+        record["resolved_path"] = str(path.resolve())
+        if not path.exists():
+            if save:
+                raise FileNotFoundError(f"cannot save {role} {name!r}: {path} does not exist")
+            warnings.warn(f"{role} {name!r}: local path {path} does not exist; recorded as a reference only",
+                          stacklevel=4)
+            record["exists"] = False
+            return
+        if save and not force_save:
+            _check_limits(role, name, path, max_bytes, max_files)
+        with StatCache(self.store.cache_dir / "stat.sqlite") as cache:
+            result = Ingester(self.store, stat_cache=cache, store_content=save).ingest(path)
+        object_type = "tree" if result.kind == "dir" else "blob"
+        record["fingerprint"] = {"id": result.id.tagged, "type": object_type, "files": result.files,
+                                 "bytes": result.bytes}
+        if save:
+            record.update(id=result.id.tagged, type=object_type, saved=True)
+
+    # -- images ---------------------------------------------------------------
+
+    def log_image(self, key: str, image: Any, step: int, caption: str | None, format: str, quality: int) -> str:
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"image key must be a non-empty string, got {key!r}")
+        if caption is not None and not isinstance(caption, str):
+            raise TypeError(f"caption must be a string, got {type(caption).__name__}")
+        from .images import encode_image
+
+        encoded = encode_image(image, format, quality)
+        oid = self.store.put_bytes(encoded.data) if encoded.data is not None else self.store.put_file(encoded.path)
+        self._run._writer.append(MEDIA, {"_step": step, "_time": time.time(), "key": key, "id": oid.tagged,
+                                         "format": encoded.format, "width": encoded.width,
+                                         "height": encoded.height, "caption": caption})
+        self.add_root("image", key, oid, "blob", step=step)
+        return str(oid)
+
+
+def _as_mapping(args: Any, what: str) -> dict:
+    if isinstance(args, argparse.Namespace):
+        return vars(args)
+    if dataclasses.is_dataclass(args) and not isinstance(args, type):
+        return dataclasses.asdict(args)
+    if isinstance(args, Mapping):
+        return dict(args)
+    for method in ("to_dict", "dict", "model_dump"):
+        convert = getattr(args, method, None)
+        if callable(convert):
+            try:
+                converted = convert()
+            except TypeError:
+                continue
+            if isinstance(converted, Mapping):
+                return dict(converted)
+    if hasattr(args, "__dict__"):
+        return {k: v for k, v in vars(args).items() if not k.startswith("_")}
+    raise TypeError(f"{what} must be an argparse.Namespace, a dict, a dataclass or a mapping; "
+                    f"got {type(args).__name__}")
+
+
+def _file_sizes(path: Path):
+    if path.is_file():
+        yield path.stat().st_size
+        return
+    for folder, _, names in os.walk(path):
+        for name in names:
+            try:
+                yield os.lstat(os.path.join(folder, name)).st_size
+            except FileNotFoundError:
+                continue
+
+
+def _check_limits(role: str, name: str, path: Path, max_bytes: int, max_files: int) -> None:
+    """Refuse an oversize save before reading any content (a stat-only walk that stops early)."""
+    files = total = 0
+    for size in _file_sizes(path):
+        files += 1
+        total += size
+        if files > max_files or total > max_bytes:
+            raise ValueError(
+                f"{role} {name!r} at {path} exceeds the archive limit ({files:,} files / {total:,} bytes so far; "
+                f"limits {max_files:,} files / {max_bytes:,} bytes); pass force_save=True to store it anyway, "
+                "or raise max_archive_bytes / max_archive_files"
+            )

@@ -1,0 +1,204 @@
+"""Output archiving: stable files of the output folders go into the object store, once per version.
+
+A file is archived when its size and mtime held over ``stable_required``
+consecutive looks and it is older than ``min_age_sec``, so a checkpoint still
+being written is left for a later scan. An archived file whose stat has not
+changed is never read again. Each scan that archives something records a new
+``outputs`` tree (top-level entries: the output folders' names) in the
+manifest; the run keeps every version it saw, and restore takes the latest.
+``finish()`` makes a last scan that takes every matching file as it is.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..store import Ingester, IngestResult, ObjectId, ObjectStore, StatCache, TreeEntry
+from ..store.trees import DIR, FILE, put_tree
+
+DEFAULT_PATTERNS = (
+    "*.pt", "*.pth", "*.ckpt", "*.safetensors", "*.bin", "*.h5", "*.onnx", "*.pkl", "*.joblib", "*.npz", "*.npy",
+    "*.log", "*.txt", "*.json", "*.jsonl", "*.csv", "*.tsv", "*.yaml", "*.yml",
+    "*.png", "*.jpg", "*.jpeg", "*.gif", "*.svg", "*.pdf",
+)
+
+
+@dataclass
+class _Seen:
+    size: int
+    mtime_ns: int
+    looks: int
+    archived: tuple[int, int, ObjectId, bool] | None = None  # (size, mtime_ns, id, executable)
+
+
+class OutputsArchiver:
+    def __init__(self, store_provider, add_root):
+        self._store_provider = store_provider  # the store is opened on first use
+        self._add_root = add_root
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, str], _Seen] = {}
+        self._dirs: list[tuple[str, Path]] = []
+        self._patterns: tuple[str, ...] = DEFAULT_PATTERNS
+        self._stable_required = 2
+        self._min_age = 1.0
+        self._last_tree: ObjectId | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._dirs)
+
+    def configure(self, output_dirs, patterns, stable_required, min_age_sec, mode) -> "OutputsArchiver":
+        if isinstance(output_dirs, (str, os.PathLike)):
+            output_dirs = [output_dirs]
+        if not output_dirs:
+            raise ValueError("output_dirs must name at least one folder")
+        if isinstance(stable_required, bool) or not isinstance(stable_required, int) or stable_required < 1:
+            raise ValueError(f"stable_required must be an integer >= 1, got {stable_required!r}")
+        if not isinstance(min_age_sec, (int, float)) or min_age_sec < 0:
+            raise ValueError(f"min_age_sec must be a number >= 0, got {min_age_sec!r}")
+        if not isinstance(mode, str):
+            raise TypeError(f"mode must be a string, got {mode!r}")
+        with self._lock:
+            names: dict[str, int] = {}
+            self._dirs = []
+            for folder in output_dirs:
+                path = Path(folder).resolve()
+                base = path.name or "outputs"
+                names[base] = names.get(base, 0) + 1
+                self._dirs.append((base if names[base] == 1 else f"{base}-{names[base]}", path))
+            self._patterns = tuple(patterns) if patterns else DEFAULT_PATTERNS
+            self._stable_required = stable_required
+            self._min_age = float(min_age_sec)
+        return self
+
+    def _matches(self, rel: str, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(rel if "/" in p else name, p) for p in self._patterns)
+
+    def scan(self, *, final: bool = False) -> dict:
+        """One look at every matching file; archive the stable ones. Returns what happened."""
+        with self._lock:
+            return self._scan(final)
+
+    def _scan(self, final: bool) -> dict:
+        report = {"archived": [], "pending": [], "unchanged": 0, "bytes_read": 0, "tree": None}
+        if not self._dirs:
+            return report
+        store: ObjectStore = self._store_provider()
+        now_ns = time.time_ns()
+        changed = False
+        with StatCache(store.cache_dir / "stat.sqlite") as cache, store.batch():
+            ingester, totals = Ingester(store, stat_cache=cache), IngestResult(id=None, kind=FILE)
+            for name, folder in self._dirs:
+                for rel, path, st in _walk_files(folder):
+                    if not self._matches(rel, os.path.basename(rel)):
+                        continue
+                    key = (name, rel)
+                    seen = self._seen.get(key)
+                    if seen is None or (seen.size, seen.mtime_ns) != (st.st_size, st.st_mtime_ns):
+                        seen = self._seen[key] = _Seen(st.st_size, st.st_mtime_ns, 0, seen.archived if seen else None)
+                    seen.looks += 1
+                    if seen.archived and seen.archived[:2] == (st.st_size, st.st_mtime_ns):
+                        report["unchanged"] += 1
+                        continue
+                    old_enough = (now_ns - st.st_mtime_ns) / 1e9 >= self._min_age
+                    if not final and (seen.looks < self._stable_required or not old_enough):
+                        report["pending"].append(f"{name}/{rel}")
+                        continue
+                    oid, _ = ingester.ingest_file(path, st, totals)
+                    seen.archived = (st.st_size, st.st_mtime_ns, oid, bool(st.st_mode & stat.S_IXUSR))
+                    report["archived"].append(f"{name}/{rel}")
+                    changed = True
+            if changed:
+                self._last_tree = self._put_outputs_tree(store)
+            report["bytes_read"] = totals.hashed_bytes
+        if changed:
+            self._add_root("outputs", "outputs", self._last_tree, "tree",
+                           files=sum(1 for s in self._seen.values() if s.archived))
+        report["tree"] = self._last_tree
+        return report
+
+    def _put_outputs_tree(self, store: ObjectStore) -> ObjectId:
+        """One tree over every archived file (latest version of each), grouped by output folder."""
+        nested: dict = {}
+        for (name, rel), seen in self._seen.items():
+            if seen.archived is None:
+                continue
+            node = nested.setdefault(name, {})
+            parts = rel.split("/")
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = seen.archived
+        return _put_nested(store, nested)[0]
+
+    def watch(self, interval_sec: float) -> None:
+        if not isinstance(interval_sec, (int, float)) or interval_sec <= 0:
+            raise ValueError(f"interval_sec must be a positive number, got {interval_sec!r}")
+        self.stop()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._watch_loop, args=(float(interval_sec),),
+                                        name="runicorn-outputs", daemon=True)
+        self._thread.start()
+
+    def _watch_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.scan()
+            except OSError:
+                pass  # a vanished folder or a full disk: try again next time, training goes on
+
+    def stop(self) -> None:
+        thread = self._thread
+        if thread is not None:
+            self._stop.set()
+            if thread is not threading.current_thread():
+                thread.join()
+            self._thread = None
+
+    def close(self) -> None:
+        """Stop watching and make the last scan (taking files as they are)."""
+        self.stop()
+        if self._dirs:
+            self.scan(final=True)
+
+
+def _walk_files(folder: Path):
+    """(relative path, absolute path, stat) of every regular file below ``folder``; links are not followed."""
+    stack = [("", str(folder))]
+    while stack:
+        prefix, current = stack.pop()
+        try:
+            with os.scandir(current) as listing:
+                entries = list(listing)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            rel = prefix + entry.name
+            if stat.S_ISDIR(st.st_mode):
+                stack.append((rel + "/", entry.path))
+            elif stat.S_ISREG(st.st_mode):
+                yield rel, entry.path, st
+
+
+def _put_nested(store: ObjectStore, node: dict) -> tuple[ObjectId, int]:
+    entries, total = [], 0
+    for name, value in node.items():
+        if isinstance(value, dict):
+            oid, size = _put_nested(store, value)
+            entries.append(TreeEntry(name, DIR, size, id=oid))
+        else:
+            size, _, oid, executable = value
+            entries.append(TreeEntry(name, FILE, size, id=oid, executable=executable))
+        total += size
+    return put_tree(store, entries), total

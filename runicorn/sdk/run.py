@@ -1,0 +1,420 @@
+"""``Run``: one execution of a training script, and everything it writes.
+
+Timeline data (``log``, ``log_text``, ``log_image``) is buffered and written by
+the run's ``RunWriter`` thread; state (status, summary, config, manifest) is
+written as it changes. Assets that are bytes go into the object store through
+``RunAssets``. ``rn.init`` is the one way in; it returns a ``NoOpRun`` with the
+same methods when Runicorn is disabled.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import socket
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import RunExists, RunNotFound
+from ..runfolder import (CONFIG, IDENTITY, METRICS, PRIMARY_METRIC, RESERVED_KEYS, RUN_FORMAT, RUN_FORMAT_VERSION,
+                         STATUS, SUMMARY, TEXT_LOG, iter_run_folders, new_run_id, read_json,
+                         run_folder, touch_heartbeat, validate_path, validate_run_id, write_json)
+from ..storage import StorageRoot
+from ..timeline import TimelineEncoder, last_step
+from . import exithooks
+from .console import TQDM_MODES, ConsoleCapture
+from .values import PLAIN_TYPES, coerce_scalar, coerce_step, jsonable
+from .writer import RunWriter
+
+STATUS_ALIASES = {
+    "finished": "finished", "completed": "finished", "complete": "finished", "success": "finished",
+    "succeeded": "finished", "done": "finished", "ok": "finished",
+    "failed": "failed", "crashed": "failed", "error": "failed", "errored": "failed", "failure": "failed",
+    "interrupted": "interrupted", "killed": "interrupted", "cancelled": "interrupted", "canceled": "interrupted",
+    "aborted": "interrupted", "stopped": "interrupted", "terminated": "interrupted",
+}
+
+_active_run: "Run | None" = None
+
+
+def get_active_run() -> "Run | None":
+    """The most recently started run that is not finished, or None."""
+    return _active_run
+
+
+def log_timestamp(seconds: float | None = None) -> str:
+    """The text log's timestamp: local time with the date, to the millisecond."""
+    now = time.time() if seconds is None else seconds
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
+
+
+class PrimaryMetric:
+    """The key score: the best value seen and its step."""
+
+    __slots__ = ("name", "mode", "best", "step", "dirty")
+
+    def __init__(self, name: str, mode: str, best: float | None = None, step: int | None = None):
+        self.name, self.mode, self.best, self.step = name, mode, best, step
+        self.dirty = True
+
+    def offer(self, value: Any, step: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            return
+        if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
+            self.best, self.step, self.dirty = value, step, True
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "mode": self.mode, "best": self.best, "step": self.step}
+
+
+class Run:
+    """A run being written. Create it with ``rn.init(...)``."""
+
+    def __init__(self, path: str | None = None, storage: str | None = None, run_id: str | None = None,
+                 alias: str | None = None, capture_env: bool = False, snapshot_code: bool = False,
+                 workspace_root: str | None = None, snapshot_format: str = "zip", force_snapshot: bool = False,
+                 capture_console: bool = False, tqdm_mode: str = "smart", *, tags: list[str] | None = None,
+                 resume: bool = False, **unknown: Any):
+        global _active_run
+        for name in unknown:
+            warnings.warn(f"rn.init: argument {name!r} is not used by this version of Runicorn and is ignored",
+                          stacklevel=3)
+        if snapshot_format != "zip":
+            warnings.warn("rn.init: snapshot_format is ignored; code snapshots are stored as trees in the "
+                          "object store", stacklevel=3)
+        if tqdm_mode not in TQDM_MODES:
+            raise ValueError(f"tqdm_mode must be one of {TQDM_MODES}, got {tqdm_mode!r}")
+        if alias is not None and not isinstance(alias, str):
+            raise TypeError(f"alias must be a string, got {type(alias).__name__}")
+        self.tags = _check_tags(tags)
+        self.alias = alias
+        self._root = StorageRoot(storage)
+        self.storage_root = self._root.root
+        self.runs_dir = self._root.runs_dir
+        self.workspace_root = Path(workspace_root).resolve() if workspace_root else None
+        self._finished = False
+        self._warned: set[str] = set()
+        self._step = 0
+        self._primary: PrimaryMetric | None = None
+        self._summary: dict = {}
+        self._config: dict = {"args": {}, "extra": {}, "config_files": []}
+
+        if resume:
+            if run_id is None:
+                raise ValueError("resume=True needs the run_id of the run to continue")
+            self._open_existing(validate_run_id(run_id), path)
+        else:
+            self.path = validate_path(path)
+            self.id = validate_run_id(run_id) if run_id is not None else new_run_id()
+            self.run_dir = run_folder(self.runs_dir, self.path, self.id)
+            self._create(explicit_id=run_id is not None)
+        self._status_record["pid"] = os.getpid()
+        self._status_record["host"] = socket.gethostname()
+        write_json(self.run_dir / STATUS, self._status_record)
+        touch_heartbeat(self.run_dir)
+
+        timeline = TimelineEncoder.continuing(self.run_dir / METRICS) if resume else TimelineEncoder()
+        self._writer = RunWriter(self.run_dir, timeline)
+        self._lock = self._writer.lock  # one lock: a row can never slip past a buffer swap
+        self._writer.flush_hooks.append(self._persist_primary_metric)
+        self._console = ConsoleCapture(self._emit_console_line, tqdm_mode) if capture_console else None
+        exithooks.register(self)
+        _active_run = self
+
+        from .assets import RunAssets  # the store is opened only by runs that use it
+        try:
+            self._assets = RunAssets(self, snapshot_code=snapshot_code, force_snapshot=force_snapshot,
+                                     capture_env=capture_env)
+        except BaseException as exc:
+            self._assets = None
+            self._close("failed", exc)
+            raise
+
+    # -- creation and resume -------------------------------------------------
+
+    def _create(self, explicit_id: bool) -> None:
+        taken = (self.run_dir / IDENTITY).exists() or (
+            explicit_id and any(folder.name == self.id for folder in iter_run_folders(self.runs_dir)))
+        if not taken:
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=False)
+            except FileExistsError:
+                taken = True  # another process created it first
+        if taken:
+            raise RunExists(
+                f"run {self.id!r} already exists; pass resume=True to continue it, or choose another run_id"
+            )
+        now = time.time()
+        write_json(self.run_dir / IDENTITY, {
+            "format": RUN_FORMAT, "version": RUN_FORMAT_VERSION, "id": self.id, "path": self.path,
+            "alias": self.alias, "tags": self.tags, "created_at": now, "host": socket.gethostname(),
+            "pid": os.getpid(), "python": platform.python_version(), "platform": platform.platform(),
+            "argv": list(sys.argv), "runicorn_version": __version__, "git": None,
+        })
+        self._status_record = {"status": "running", "started_at": now, "ended_at": None, "error": None,
+                               "resumed_at": []}
+
+    def _open_existing(self, run_id: str, path: str | None) -> None:
+        matches = [f for f in iter_run_folders(self.runs_dir, path) if f.name == run_id]
+        if not matches:
+            raise RunNotFound(f"cannot resume run {run_id!r}: no such run under {self.runs_dir}")
+        self.run_dir = matches[0]
+        identity = read_json(self.run_dir / IDENTITY) or {}
+        self.id = run_id
+        self.path = identity.get("path") or validate_path(path)
+        self.alias = self.alias if self.alias is not None else identity.get("alias")
+        self.tags = self.tags or identity.get("tags") or []
+        self._step = last_step(self.run_dir / METRICS) or 0
+        self._summary = read_json(self.run_dir / SUMMARY) or {}
+        self._config = read_json(self.run_dir / CONFIG) or self._config
+        primary = read_json(self.run_dir / PRIMARY_METRIC)
+        if isinstance(primary, dict) and primary.get("name"):
+            self._primary = PrimaryMetric(primary["name"], primary.get("mode", "max"), primary.get("best"),
+                                          primary.get("step"))
+        record = read_json(self.run_dir / STATUS) or {}
+        record.update(status="running", ended_at=None, error=None)
+        record.setdefault("started_at", identity.get("created_at"))
+        record["resumed_at"] = list(record.get("resumed_at") or []) + [time.time()]
+        self._status_record = record
+
+    # -- the hot path ----------------------------------------------------------
+
+    def log(self, data: dict | None = None, *, step: int | None = None, stage: Any = None, **kwargs: Any) -> None:
+        """Append one timeline row (``data`` merged with ``kwargs``); costs microseconds."""
+        if self._finished:
+            self._warn_after_finish("log")
+            return
+        if data is None:
+            items = kwargs
+        elif type(data) is dict:
+            items = {**data, **kwargs} if kwargs else data
+        elif hasattr(data, "items"):
+            items = {**dict(data.items()), **kwargs}
+        else:
+            raise TypeError(f"run.log takes a dict of metrics, got {type(data).__name__}")
+        row = {}
+        for key, value in items.items():
+            if type(key) is not str or key in RESERVED_KEYS:
+                _bad_key(key)
+            row[key] = value if type(value) in PLAIN_TYPES else coerce_scalar(key, value)
+        if stage is not None and type(stage) is not str:
+            stage = str(stage)
+        with self._lock:
+            self._step = current = self._step + 1 if step is None else coerce_step(step)
+            self._writer.buffers[METRICS].append((current, time.time(), stage, row))  # under the writer's lock
+            primary = self._primary
+            if primary is not None and primary.name in row:
+                primary.offer(row[primary.name], current)
+
+    # -- text ----------------------------------------------------------------
+
+    def log_text(self, text: str) -> None:
+        """Append timestamped lines to the run's text log."""
+        if self._finished:
+            self._warn_after_finish("log_text")
+            return
+        stamp = log_timestamp()
+        lines = str(text).splitlines() or [""]
+        with self._writer.lock:
+            self._writer.buffers[TEXT_LOG].extend(f"[{stamp}] {line}" for line in lines)
+
+    def _emit_console_line(self, line: str) -> None:
+        if not self._finished:
+            self._writer.append(TEXT_LOG, f"[{log_timestamp()}] {line}")
+
+    def get_logging_handler(self, level: int = logging.INFO, fmt: str | None = None) -> logging.Handler:
+        """A ``logging.Handler`` that writes records to this run's text log (until the run finishes)."""
+        handler = _RunLogHandler(self, level)
+        handler.setFormatter(logging.Formatter(fmt or "%(levelname)s %(name)s: %(message)s"))
+        return handler
+
+    # -- summary and primary metric ---------------------------------------------
+
+    def set_primary_metric(self, metric_name: str, mode: str = "max") -> None:
+        """Track the best value of ``metric_name`` (``mode``: "max" or "min")."""
+        if not isinstance(metric_name, str) or not metric_name:
+            raise ValueError(f"metric_name must be a non-empty string, got {metric_name!r}")
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        with self._lock:
+            keep = self._primary if self._primary and (self._primary.name, self._primary.mode) == (metric_name, mode) else None
+            self._primary = keep or PrimaryMetric(metric_name, mode)
+        self._persist_primary_metric()
+
+    def _persist_primary_metric(self) -> None:
+        primary = self._primary
+        if primary is not None and primary.dirty:
+            primary.dirty = False
+            write_json(self.run_dir / PRIMARY_METRIC, primary.to_json(), durable=False)
+
+    def summary(self, update: dict) -> None:
+        """Merge ``update`` into the run's summary (written atomically)."""
+        if self._finished:
+            self._warn_after_finish("summary")
+            return
+        if not isinstance(update, dict):
+            raise TypeError(f"summary takes a dict, got {type(update).__name__}")
+        with self._lock:
+            self._summary.update(jsonable(update))
+            write_json(self.run_dir / SUMMARY, self._summary)
+
+    # -- assets (runicorn.sdk.assets) -----------------------------------------------
+
+    def log_config(self, *, args: Any = None, extra: dict | None = None, config_files: list | None = None) -> None:
+        """Record the run's configuration; config files' contents go into the object store."""
+        if self._finished:
+            return self._warn_after_finish("log_config")
+        self._assets.log_config(args=args, extra=extra, config_files=config_files)
+
+    def log_dataset(self, name: str, root_or_uri: Any, *, context: str = "train", save: bool = False,
+                    description: str | None = None, force_save: bool = False,
+                    max_archive_bytes: int = 5 * 1024 ** 3, max_archive_files: int = 2_000_000) -> dict | None:
+        """Record a dataset reference (with a content fingerprint); ``save=True`` stores its files."""
+        if self._finished:
+            return self._warn_after_finish("log_dataset")
+        return self._assets.log_reference("dataset", name, root_or_uri, context=context, save=save,
+                                          description=description, force_save=force_save,
+                                          max_archive_bytes=max_archive_bytes, max_archive_files=max_archive_files)
+
+    def log_pretrained(self, name: str, *, path_or_uri: Any = None, save: bool = False, source_type: str = "unknown",
+                       description: str | None = None, force_save: bool = False,
+                       max_archive_bytes: int = 5 * 1024 ** 3, max_archive_files: int = 2_000_000) -> dict | None:
+        """Record pretrained weights (with a content fingerprint for local paths); ``save=True`` stores them."""
+        if self._finished:
+            return self._warn_after_finish("log_pretrained")
+        return self._assets.log_reference("pretrained", name, path_or_uri, source_type=source_type, save=save,
+                                          description=description, force_save=force_save,
+                                          max_archive_bytes=max_archive_bytes, max_archive_files=max_archive_files)
+
+    def log_image(self, key: str, image: Any, step: int | None = None, caption: str | None = None,
+                  format: str = "png", quality: int = 90) -> str:
+        """Store an image in the object store and add a timeline row that names it; returns its object id."""
+        if self._finished:
+            self._warn_after_finish("log_image")
+            return ""
+        with self._lock:
+            row_step = self._step if step is None else coerce_step(step)
+        return self._assets.log_image(key, image, row_step, caption, format, quality)
+
+    def scan_outputs_once(self, *, output_dirs: list, patterns: list[str] | None = None, stable_required: int = 2,
+                          min_age_sec: float = 1.0, mode: str = "rolling", log_snapshot_interval_sec: float = 60.0,
+                          state_gc_after_sec: float = 604800) -> dict:
+        """Archive stable matching files of the output folders into the object store; returns what was archived."""
+        if self._finished:
+            self._warn_after_finish("scan_outputs_once")
+            return {}
+        return self._assets.outputs.configure(output_dirs, patterns, stable_required, min_age_sec, mode).scan()
+
+    def watch_outputs(self, *, output_dirs: list, interval_sec: float = 10.0, patterns: list[str] | None = None,
+                      stable_required: int = 2, min_age_sec: float = 1.0, mode: str = "rolling",
+                      log_snapshot_interval_sec: float = 60.0, state_gc_after_sec: float = 604800) -> None:
+        """Scan the output folders every ``interval_sec`` in a background thread until finish or stop."""
+        if self._finished:
+            return self._warn_after_finish("watch_outputs")
+        self._assets.outputs.configure(output_dirs, patterns, stable_required, min_age_sec, mode).watch(interval_sec)
+
+    def stop_outputs_watch(self) -> None:
+        self._assets.outputs.stop()
+
+    # -- the end -------------------------------------------------------------------
+
+    @property
+    def is_finished(self) -> bool:
+        return self._finished
+
+    @property
+    def status(self) -> str:
+        return self._status_record["status"]
+
+    def finish(self, status: str = "finished") -> None:
+        """Flush everything, archive outputs a last time, and record the final status. Idempotent."""
+        if self._finished:
+            return
+        final = STATUS_ALIASES.get(str(status).lower())
+        if final is None:
+            raise ValueError(f"unknown status {status!r}; use 'finished', 'failed' or 'interrupted'")
+        self._close(final, None)
+
+    def _finish_from_hook(self, status: str, error: BaseException | None) -> None:
+        if not self._finished:
+            self._close(status, error)
+
+    def _close(self, status: str, error: BaseException | None) -> None:
+        global _active_run
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+        try:
+            if self._assets is not None:
+                self._assets.close()
+        finally:
+            if self._console is not None:
+                self._console.stop()
+            self._writer.close()
+            self._status_record.update(status=status, ended_at=time.time())
+            if error is not None:
+                self._status_record["error"] = {"type": type(error).__name__, "message": str(error)[:2000]}
+            write_json(self.run_dir / STATUS, self._status_record)
+            exithooks.unregister(self)
+            if _active_run is self:
+                _active_run = None
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self._finish_from_hook("finished", None)
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self._finish_from_hook("interrupted", exc)
+        elif issubclass(exc_type, SystemExit) and exc.code in (None, 0):
+            self._finish_from_hook("finished", None)
+        else:
+            self._finish_from_hook("failed", exc)
+
+    def _warn_after_finish(self, method: str) -> None:
+        if method not in self._warned:
+            self._warned.add(method)
+            warnings.warn(f"run.{method}() called after run {self.id} finished; ignored", stacklevel=3)
+
+    def __repr__(self) -> str:
+        return f"<Run {self.id} path={self.path!r} status={self.status}>"
+
+
+def _bad_key(key: Any) -> None:
+    if type(key) is not str:
+        raise TypeError(f"metric names must be strings, got {key!r}")
+    raise ValueError(f"{key!r} is reserved for Runicorn's own columns; rename the metric")
+
+
+class _RunLogHandler(logging.Handler):
+    def __init__(self, run: Run, level: int):
+        super().__init__(level)
+        self._run = run
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._run.is_finished:
+            return
+        try:
+            message = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        stamp = log_timestamp(record.created)
+        self._run._writer.append(TEXT_LOG, "\n".join(f"[{stamp}] {line}" for line in message.splitlines() or [""]))
+
+
+def _check_tags(tags: Any) -> list[str]:
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        return [tags]
+    if not all(isinstance(tag, str) for tag in tags):
+        raise TypeError(f"tags must be a list of strings, got {tags!r}")
+    return list(tags)

@@ -1,0 +1,65 @@
+"""Where runs live: resolving the storage root, and the user config that can name it.
+
+Order (SDK and CLI alike): the explicit ``storage`` argument or ``--storage``,
+then ``$RUNICORN_DIR``, then ``storage`` in the user config
+(``$XDG_CONFIG_HOME/runicorn/config.json``, default ``~/.config/...``), then
+``./.runicorn``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .store import ObjectStore
+from .store.atomic import atomic_write_json
+
+ENV_STORAGE = "RUNICORN_DIR"
+DEFAULT_FOLDER = ".runicorn"
+
+
+def user_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "runicorn" / "config.json"
+
+
+def read_user_config() -> dict:
+    try:
+        config = json.loads(user_config_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def write_user_config(updates: dict) -> Path:
+    config = read_user_config()
+    config.update(updates)
+    path = user_config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, config)
+    return path
+
+
+def resolve_storage_root(storage: str | os.PathLike | None = None) -> Path:
+    """The storage root to use, as an absolute path (not created here)."""
+    chosen = storage or os.environ.get(ENV_STORAGE) or read_user_config().get("storage") or DEFAULT_FOLDER
+    return Path(os.path.expanduser(str(chosen))).absolute()
+
+
+class StorageRoot:
+    """A storage root: ``runs/`` and the object store, opened lazily."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = resolve_storage_root(root)
+        self.runs_dir = self.root / "runs"
+        self._store: ObjectStore | None = None
+
+    @property
+    def store(self) -> ObjectStore:
+        if self._store is None:
+            self._store = ObjectStore(self.root / "store")
+        return self._store
+
+    def __repr__(self) -> str:
+        return f"StorageRoot({str(self.root)!r})"
