@@ -14,13 +14,13 @@ import os
 import shutil
 import threading
 import time
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..runfolder import CONFIG, ENVIRONMENT, IDENTITY, MANIFEST, MEDIA, read_json, write_json
 from ..store import Ingester, ObjectId, StatCache
+from .warn import warn_user
 from .values import jsonable
 
 # Snapshot, image, environment and outputs support is imported on first use:
@@ -171,8 +171,7 @@ class RunAssets:
         if not path.exists():
             if save:
                 raise FileNotFoundError(f"cannot save {role} {name!r}: {path} does not exist")
-            warnings.warn(f"{role} {name!r}: local path {path} does not exist; recorded as a reference only",
-                          stacklevel=4)
+            warn_user(f"{role} {name!r}: local path {path} does not exist; recorded as a reference only")
             record["exists"] = False
             return
         if save and not force_save:

@@ -15,7 +15,6 @@ import platform
 import socket
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from ..storage import StorageRoot
 from ..timeline import TimelineEncoder, last_step
 from . import exithooks
 from .console import TQDM_MODES, ConsoleCapture
+from .warn import warn_user
 from .values import PLAIN_TYPES, coerce_scalar, coerce_step, jsonable
 from .writer import RunWriter
 
@@ -82,11 +82,10 @@ class Run:
                  resume: bool = False, **unknown: Any):
         global _active_run
         for name in unknown:
-            warnings.warn(f"rn.init: argument {name!r} is not used by this version of Runicorn and is ignored",
-                          stacklevel=3)
+            warn_user(f"rn.init: argument {name!r} is not used by this version of Runicorn and is ignored")
         if snapshot_format != "zip":
-            warnings.warn("rn.init: snapshot_format is ignored; code snapshots are stored as trees in the "
-                          "object store", stacklevel=3)
+            warn_user("rn.init: snapshot_format is ignored; code snapshots are stored as trees in the "
+                      "object store")
         if tqdm_mode not in TQDM_MODES:
             raise ValueError(f"tqdm_mode must be one of {TQDM_MODES}, got {tqdm_mode!r}")
         if alias is not None and not isinstance(alias, str):
@@ -381,7 +380,7 @@ class Run:
     def _warn_after_finish(self, method: str) -> None:
         if method not in self._warned:
             self._warned.add(method)
-            warnings.warn(f"run.{method}() called after run {self.id} finished; ignored", stacklevel=3)
+            warn_user(f"run.{method}() called after run {self.id} finished; ignored")
 
     def __repr__(self) -> str:
         return f"<Run {self.id} path={self.path!r} status={self.status}>"

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .warn import warn_user
 from ..store import Ingester, ObjectId, ObjectStore, StatCache
 from .gitinfo import git_diff, git_metadata, git_toplevel
 from .ignore import IgnoreRules
@@ -76,8 +76,8 @@ def snapshot_workspace(store: ObjectStore, workspace: Path, *, storage_root: Pat
     skipped = limits.skipped + result.skipped
     if limits.skipped:
         shown = ", ".join(limits.skipped[:10]) + (f" and {len(limits.skipped) - 10} more" if len(limits.skipped) > 10 else "")
-        warnings.warn(f"code snapshot skipped large files: {shown}; pass force_snapshot=True to include them, "
-                      "or list them in .rnignore", stacklevel=4)
+        warn_user(f"code snapshot skipped large files: {shown}; pass force_snapshot=True to include them, "
+                  "or list them in .rnignore")
     snapshot = Snapshot(workspace, result.id, result.files, result.bytes, result.hashed_bytes, skipped)
     if limits.rules.is_git:
         snapshot.git = git_metadata(workspace)
