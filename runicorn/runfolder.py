@@ -175,7 +175,8 @@ def iter_run_folders(runs_dir: Path, prefix: str | None = None) -> Iterator[Path
         folder = stack.pop()
         try:
             with os.scandir(folder) as listing:
-                entries = [e for e in listing if e.is_dir(follow_symlinks=False)]
+                # Dot folders (runs/.trash, import staging) are never runs.
+                entries = [e for e in listing if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
         except (FileNotFoundError, NotADirectoryError):
             continue
         if os.path.exists(os.path.join(folder, IDENTITY)):

@@ -1,5 +1,6 @@
-"""The ``runicorn`` command line: a click group whose commands are thin wrappers over the SDK and store."""
+"""The ``runicorn`` command line: thin click commands over the read API, the store and maintenance."""
 
+from . import commands  # noqa: F401  (registers every command on the group)
 from .main import cli, main
 
 __all__ = ["cli", "main"]

@@ -1,20 +1,56 @@
-"""The root command group: resolves the storage root once and hands it to every command on ``ctx.obj``."""
+"""The root command group: resolves the storage root once and maps our errors to exit codes.
+
+Exit codes (docs/cli.md): 0 success; 1 the operation failed or found a problem
+(verify found damage, a run was not found, a bundle was refused); 2 usage error
+(bad option or argument). Errors print one line, without a traceback unless --debug.
+"""
 
 from __future__ import annotations
+
+import functools
 
 import click
 
 from .. import __version__
+from ..api import Api
+from ..errors import RunicornError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class CliContext:
+    """What every command receives on ``ctx.obj``: the storage root and the output switches."""
+
+    def __init__(self, storage: str | None, debug: bool):
+        self.storage = storage
+        self.debug = debug
+
+    @functools.cached_property
+    def api(self) -> Api:
+        return Api(self.storage)
+
+
+class RunicornGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (RunicornError, OSError, ValueError, TypeError) as exc:
+            if isinstance(ctx.obj, CliContext) and ctx.obj.debug:
+                raise
+            raise click.ClickException(str(exc) or type(exc).__name__) from exc
+
+
+@click.group(cls=RunicornGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="runicorn")
-@click.option("--storage", type=click.Path(file_okay=False), envvar=None,
-              help="Storage root (default: $RUNICORN_DIR, then the user config, then ./.runicorn).")
+@click.option("--storage", metavar="DIR", help="Storage root (default: $RUNICORN_DIR, then `runicorn config`, then ./.runicorn).")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context
-def cli(ctx: click.Context, storage: str | None) -> None:
-    """Runicorn: local-first experiment tracking with a content-addressed artifact store."""
-    ctx.obj = storage
+def cli(ctx: click.Context, storage: str | None, debug: bool) -> None:
+    """Runicorn: local-first experiment tracking with a content-addressed artifact store.
+
+    \b
+    Start with `runicorn demo`, then `runicorn ls` and `runicorn du`.
+    Exit codes: 0 ok, 1 failure or problem found, 2 usage error.
+    """
+    ctx.obj = CliContext(storage, debug)
 
 
 def main() -> None:

@@ -235,6 +235,9 @@ class ObjectStore:
         """A stream over the object that raises ``CorruptObject`` at EOF if bytes do not match."""
         oid = ObjectId(object_id)
         path = self.path_for(oid)
+        pending = self._pending()
+        if pending is not None and oid in pending:
+            path = pending[oid]  # put earlier in this thread's batch: readable before it is published
         try:
             handle = open(path, "rb", buffering=0)
         except FileNotFoundError:

@@ -1,0 +1,104 @@
+"""Formatting for people (tables, sizes, times) and for scripts (JSON), and progress bars on terminals."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+import sys
+import time
+from typing import Any, Iterator
+
+import click
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class Duration(click.ParamType):
+    """A number with a unit: 0s, 90s, 30m, 1h, 2d."""
+
+    name = "DURATION"
+
+    def convert(self, value, param, ctx) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        match = _DURATION.match(str(value))
+        if not match:
+            self.fail(f"{value!r} is not a duration; use a number with a unit: 0s, 90s, 30m, 1h, 2d", param, ctx)
+        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def human_bytes(count: int | None) -> str:
+    if count is None:
+        return "-"
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{count} B"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def human_time(timestamp: float | None) -> str:
+    return "-" if timestamp is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+def human_value(value: Any) -> str:
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) and abs(value) < 1e-4 and value != 0 else f"{value:.6g}"
+    return "-" if value is None else str(value)
+
+
+def table(headers: list[str], rows: list[list[Any]], max_width: int = 48) -> str:
+    """A plain-text table: columns padded to their widest cell (cut at ``max_width``)."""
+    cells = [[_cut(str(c), max_width) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _json_default(value: Any) -> Any:
+    return repr(value)
+
+
+def _json_safe(value: Any) -> Any:
+    """JSON has no NaN or infinity: write them as strings so the output stays valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(_json_safe(value), indent=2, sort_keys=True, default=_json_default, allow_nan=False))
+
+
+@contextlib.contextmanager
+def progress(total: int, label: str) -> Iterator:
+    """A progress bar on stderr when it is a terminal; yields ``update(n)``."""
+    if not sys.stderr.isatty() or total <= 0:
+        yield lambda n: None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update

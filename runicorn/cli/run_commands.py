@@ -1,0 +1,180 @@
+"""Commands about runs: ls, show, diff, rm."""
+
+from __future__ import annotations
+
+import click
+
+from ..api import RunView
+from ..compare import diff_runs
+from ..maintenance import remove_runs
+from .main import cli
+from .output import echo_json, human_bytes, human_duration, human_time, human_value, table
+
+
+def run_summary(view: RunView) -> dict:
+    """The `ls --json` shape (SPEC §5): keys may be added, never removed."""
+    return {"id": view.id, "path": view.path, "alias": view.alias, "tags": view.tags, "status": view.status,
+            "created_at": view.created_at, "ended_at": view.ended_at, "duration": view.duration,
+            "primary_metric": view.primary_metric}
+
+
+def _primary(view: RunView) -> str:
+    metric = view.primary_metric
+    if not metric:
+        return "-"
+    if metric.get("best") is None:
+        return f"{metric['name']} ({metric['mode']}): -"
+    return f"{metric['name']} ({metric['mode']}): {human_value(metric['best'])} @{metric.get('step')}"
+
+
+@cli.command("ls")
+@click.argument("path_prefix", required=False)
+@click.option("--status", type=click.Choice(["running", "finished", "failed", "interrupted", "crashed"]),
+              help="Only runs with this status.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def ls_command(obj, path_prefix, status, as_json):
+    """List runs, oldest first.
+
+    \b
+    Example: runicorn ls cv/resnet50 --status finished
+    """
+    views = obj.api.runs(path_prefix, status=status)
+    if as_json:
+        echo_json([run_summary(v) for v in views])
+        return
+    if not views:
+        click.echo(f"no runs under {obj.api.root}" + (f" matching {path_prefix!r}" if path_prefix else ""))
+        return
+    rows = [[v.id, v.path, v.alias or "-", ",".join(v.tags) or "-", v.status, human_time(v.created_at),
+             human_duration(v.duration), _primary(v)] for v in views]
+    click.echo(table(["ID", "PATH", "ALIAS", "TAGS", "STATUS", "CREATED", "DURATION", "PRIMARY METRIC"], rows))
+
+
+def _asset_rows(view: RunView, store) -> dict:
+    assets: dict[str, list[dict]] = {}
+    for role, entries in view.assets().items():
+        described = []
+        for entry in entries:
+            item = {k: v for k, v in entry.items() if k not in ("role",)}
+            if entry.get("type") == "blob" and entry.get("id") and "size" not in item:
+                try:
+                    item["size"] = store.size(entry["id"].split(":", 1)[-1])
+                except (KeyError, ValueError):
+                    item["size"] = None
+            described.append(item)
+        assets[role] = described
+    return assets
+
+
+@cli.command("show")
+@click.argument("run")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def show_command(obj, run, as_json):
+    """Show one run: identity, status, summary, config, metrics and assets.
+
+    \b
+    RUN is a run id or a unique id prefix. Example: runicorn show 20261126_1612
+    """
+    view = obj.api.run(run)
+    metrics = view.metric_keys()
+    assets = _asset_rows(view, obj.api.store)
+    if as_json:
+        echo_json({**run_summary(view), "summary": view.summary, "config": view.config, "metrics": metrics,
+                   "assets": assets, "error": view.error, "git": view.identity.get("git"),
+                   "run_dir": str(view.run_dir)})
+        return
+    lines = [f"run       {view.id}", f"path      {view.path}", f"alias     {view.alias or '-'}",
+             f"tags      {', '.join(view.tags) or '-'}", f"status    {view.status}",
+             f"created   {human_time(view.created_at)}   duration {human_duration(view.duration)}",
+             f"primary   {_primary(view)}", f"folder    {view.run_dir}"]
+    if view.error:
+        lines.append(f"error     {view.error.get('type')}: {view.error.get('message')}")
+    git = view.identity.get("git")
+    if git:
+        lines.append(f"git       {git.get('commit', '')[:12]} on {git.get('branch')}" + (" (dirty)" if git.get("dirty") else ""))
+    click.echo("\n".join(lines))
+    for title, mapping in (("summary", view.summary), ("config", {**view.config.get("args", {}), **view.config.get("extra", {})})):
+        if mapping:
+            click.echo(f"\n{title}:")
+            click.echo(table(["KEY", "VALUE"], [[k, human_value(v)] for k, v in sorted(mapping.items())], 80))
+    if metrics:
+        click.echo("\nmetrics:")
+        click.echo(table(["NAME", "COUNT", "LAST"], [[k, m["count"], human_value(m["last"])] for k, m in sorted(metrics.items())]))
+    if assets:
+        click.echo("\nassets:")
+        rows = []
+        for role, entries in sorted(assets.items()):
+            for entry in entries:
+                size = entry.get("bytes", entry.get("size", (entry.get("fingerprint") or {}).get("bytes")))
+                oid = entry.get("id") or (entry.get("fingerprint") or {}).get("id") or entry.get("uri") or "-"
+                rows.append([role, entry.get("name", "-"), human_bytes(size) if isinstance(size, int) else "-",
+                             "stored" if entry.get("id") else "reference", oid])
+        click.echo(table(["ROLE", "NAME", "SIZE", "KIND", "OBJECT / URI"], rows, 80))
+
+
+@cli.command("diff")
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def diff_command(obj, run_a, run_b, as_json):
+    """Config, summary and code differences between two runs.
+
+    \b
+    Example: runicorn diff 20261126_1612 20261126_1630
+    """
+    api = obj.api
+    result = diff_runs(api.store, api.run(run_a), api.run(run_b))
+    if as_json:
+        echo_json({"a": result.a, "b": result.b,
+                   "config": [vars(c) for c in result.config], "summary": [vars(c) for c in result.summary],
+                   "code": vars(result.code)})
+        return
+    for title, changes in (("config", result.config), ("summary", result.summary)):
+        click.echo(f"{title}: " + ("no differences" if not changes else ""))
+        if changes:
+            click.echo(table(["KEY", result.a, result.b], [[c.key, human_value(c.a), human_value(c.b)] for c in changes], 60))
+    code = result.code
+    if not code.available:
+        click.echo("code: not compared (a run has no code snapshot)")
+        return
+    if not (code.added or code.removed or code.changed):
+        click.echo("code: identical")
+        return
+    click.echo(f"code: {len(code.added)} added, {len(code.removed)} removed, {len(code.changed)} changed")
+    for path in code.added:
+        click.echo(f"  + {path}")
+    for path in code.removed:
+        click.echo(f"  - {path}")
+    for path in code.changed:
+        click.echo(f"  ~ {path}")
+    for path in code.changed:
+        click.echo("\n" + code.patches.get(path, "").rstrip("\n"))
+
+
+@cli.command("rm")
+@click.argument("runs", nargs=-1)
+@click.option("--path", "path_prefix", help="Delete every run under this path prefix.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Also delete runs that are still running.")
+@click.pass_obj
+def rm_command(obj, runs, path_prefix, yes, force):
+    """Delete runs (their objects become garbage for `runicorn gc`).
+
+    \b
+    Example: runicorn rm 20261126_1612 --yes
+             runicorn rm --path cv/old-experiments
+    """
+    if bool(runs) == bool(path_prefix):
+        raise click.UsageError("give run ids or --path PREFIX (one of them)")
+    api = obj.api
+    views = api.runs(path_prefix) if path_prefix else [api.run(r) for r in runs]
+    if not views:
+        raise click.ClickException(f"no runs under path {path_prefix!r}")
+    if not yes:
+        click.echo("\n".join(f"  {v.id}  {v.path}  {v.status}" for v in views))
+        click.confirm(f"delete these {len(views)} run(s)?", abort=True)
+    removed = remove_runs(api, views, force=force)
+    click.echo(f"deleted {len(removed)} run(s); run `runicorn gc` to reclaim their storage")

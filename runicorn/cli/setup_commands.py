@@ -1,0 +1,66 @@
+"""Getting started: demo and config."""
+
+from __future__ import annotations
+
+import click
+
+from ..storage import read_user_config, resolve_storage_root, user_config_path, write_user_config
+from .main import cli
+from .maintenance_commands import du_command
+from .run_commands import ls_command
+
+_SETTINGS = ("storage",)
+
+
+@cli.command("demo")
+@click.pass_context
+def demo_command(ctx):
+    """Run three short simulated trainings, then show what Runicorn stored.
+
+    \b
+    Example: runicorn demo && runicorn ls
+    """
+    from ..demo import DEMO_PATH, run_demo
+
+    obj = ctx.obj
+    click.echo(f"training 3 demo runs into {resolve_storage_root(obj.storage)} ...")
+    run_ids = run_demo(obj.storage)
+    click.echo("")
+    ctx.invoke(ls_command, path_prefix=DEMO_PATH, status=None, as_json=False)
+    click.echo("")
+    ctx.invoke(du_command, path_prefix=DEMO_PATH, as_json=False)
+    prefix = "runicorn" + (f" --storage {obj.storage}" if obj.storage else "")
+    click.echo(f"""
+Each run snapshotted the same example code and archived the same 4 MiB backbone
+checkpoint: the store keeps one copy of each (see the dedup ratio above).
+
+Try next:
+  {prefix} show {run_ids[-1][:15]}
+  {prefix} diff {run_ids[0][:15]} {run_ids[-1][:15]}
+  {prefix} restore {run_ids[0][:15]} --code --to ./demo-code
+  {prefix} verify
+""")
+
+
+@cli.command("config")
+@click.argument("key", required=False, type=click.Choice(_SETTINGS))
+@click.argument("value", required=False)
+@click.pass_obj
+def config_command(obj, key, value):
+    """Show or set user settings (stored in ~/.config/runicorn/config.json).
+
+    \b
+    Example: runicorn config storage ~/experiments   (the default storage root)
+             runicorn config                          (show the settings)
+    """
+    if key is None:
+        config = read_user_config()
+        click.echo(f"config file   {user_config_path()}")
+        click.echo(f"storage       {config.get('storage', '-')}")
+        click.echo(f"in effect     {resolve_storage_root(obj.storage)}")
+        return
+    if value is None:
+        click.echo(read_user_config().get(key, ""))
+        return
+    path = write_user_config({key: value})
+    click.echo(f"set {key} = {value} in {path}")

@@ -1,0 +1,96 @@
+"""Commands that move bytes out of and into a storage root: restore, export, import."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ..bundle import export_runs, import_bundle
+from ..restore import restore
+from .main import cli
+from .output import echo_json, human_bytes, progress
+
+_ALL_OUTPUTS = "\0all"  # --outputs given without a NAME
+
+
+@cli.command("restore")
+@click.argument("run")
+@click.option("--code", is_flag=True, help="The code snapshot.")
+@click.option("--outputs", "outputs", is_flag=False, flag_value=_ALL_OUTPUTS, default=None, metavar="[NAME]",
+              help="The latest archived outputs (or only the output folder NAME).")
+@click.option("--dataset", metavar="NAME", help="A dataset saved with save=True.")
+@click.option("--pretrained", metavar="NAME", help="Pretrained weights saved with save=True.")
+@click.option("--config", is_flag=True, help="Config files and logged arguments.")
+@click.option("--to", "target", required=True, type=click.Path(file_okay=False), help="Folder to write into.")
+@click.option("--force", is_flag=True, help="Write into a non-empty folder, overwriting files.")
+@click.pass_obj
+def restore_command(obj, run, code, outputs, dataset, pretrained, config, target, force):
+    """Write exactly what a run stored into a folder (hashes verified while writing).
+
+    \b
+    Example: runicorn restore 20261126_1612 --code --to ./code-of-that-run
+             runicorn restore 20261126_1612 --dataset train --to ./train
+    """
+    names = {"code": None, "config": None, "dataset": dataset, "pretrained": pretrained,
+             "outputs": None if outputs == _ALL_OUTPUTS else outputs}
+    given = {"code": code, "config": config, "outputs": outputs is not None, "dataset": dataset is not None,
+             "pretrained": pretrained is not None}
+    chosen = [what for what, on in given.items() if on]
+    if len(chosen) != 1:
+        raise click.UsageError("choose exactly one of --code, --outputs [NAME], --dataset NAME, --pretrained NAME, --config")
+    what = chosen[0]
+    name = names[what]
+    api = obj.api
+    view = api.run(run)
+    result = restore(api.store, view, what, target, name=name, force=force)
+    click.echo(f"restored {what}{' ' + name if name else ''} of run {view.id}: {result.files} files "
+               f"({human_bytes(result.bytes)}) into {result.target}")
+
+
+@cli.command("export")
+@click.argument("runs", nargs=-1)
+@click.option("--path", "path_prefix", help="Export every run under this path prefix.")
+@click.option("-o", "--output", "bundle", required=True, type=click.Path(dir_okay=False), help="Bundle file to write.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def export_command(obj, runs, path_prefix, bundle, as_json):
+    """Write runs and exactly the objects they reference into one bundle file.
+
+    \b
+    Example: runicorn export --path cv/resnet50 -o resnet50.rnbundle
+    """
+    if bool(runs) == bool(path_prefix):
+        raise click.UsageError("give run ids or --path PREFIX (one of them)")
+    api = obj.api
+    views = api.runs(path_prefix) if path_prefix else [api.run(r) for r in runs]
+    total = sum(o.size for o in api.store.iter_objects())
+    with progress(total, "exporting") as update:
+        report = export_runs(api, views, bundle, update)
+    if as_json:
+        echo_json({"runs": report.runs, "objects": report.objects, "object_bytes": report.object_bytes,
+                   "bundle_bytes": report.bundle_bytes, "bundle": bundle})
+        return
+    click.echo(f"exported {len(report.runs)} run(s) and {report.objects} objects ({human_bytes(report.object_bytes)}) "
+               f"to {bundle} ({human_bytes(report.bundle_bytes)})")
+
+
+@cli.command("import")
+@click.argument("bundle", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def import_command(obj, bundle, as_json):
+    """Merge a bundle into this storage root (verified; all or nothing; idempotent).
+
+    \b
+    Example: runicorn --storage ~/runs import resnet50.rnbundle
+    """
+    size = os.path.getsize(bundle) if os.path.isfile(bundle) else 0
+    with progress(size, "importing") as update:
+        report = import_bundle(obj.api, bundle, update)
+    if as_json:
+        echo_json({"runs": report.runs, "skipped_runs": report.skipped_runs, "objects": report.objects,
+                   "object_bytes": report.object_bytes, "objects_already_present": report.objects_already_present})
+        return
+    click.echo(f"imported {len(report.runs)} run(s), {report.objects} new objects ({human_bytes(report.object_bytes)}); "
+               f"{report.objects_already_present} objects and {len(report.skipped_runs)} run(s) were already here")

@@ -1,0 +1,112 @@
+"""Differences between two runs: config, summary, and code straight from the store."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from .api import RunView
+from .store import ObjectId, ObjectStore, walk_tree
+from .store.trees import DIR, FILE, SYMLINK
+
+_MAX_DIFF_BYTES = 2 << 20  # larger files are reported as changed, not diffed
+
+
+@dataclass
+class ValueChange:
+    key: str
+    a: object
+    b: object
+
+
+@dataclass
+class CodeDiff:
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    patches: dict[str, str] = field(default_factory=dict)  # path -> unified diff (text files)
+    available: bool = True  # False when either run has no code snapshot
+
+
+@dataclass
+class RunDiff:
+    a: str
+    b: str
+    config: list[ValueChange]
+    summary: list[ValueChange]
+    code: CodeDiff
+
+
+_ABSENT = object()
+
+
+def flatten(value: dict, prefix: str = "") -> dict:
+    """Nested dicts as dotted keys: {"opt": {"lr": 1}} -> {"opt.lr": 1}."""
+    flat = {}
+    for key, item in value.items():
+        name = f"{prefix}{key}"
+        if isinstance(item, dict) and item:
+            flat.update(flatten(item, name + "."))
+        else:
+            flat[name] = item
+    return flat
+
+
+def _changes(a: dict, b: dict) -> list[ValueChange]:
+    fa, fb = flatten(a), flatten(b)
+    changes = []
+    for key in sorted(set(fa) | set(fb)):
+        va, vb = fa.get(key, _ABSENT), fb.get(key, _ABSENT)
+        if va != vb and not (va != va and vb != vb):  # NaN equals NaN here
+            changes.append(ValueChange(key, None if va is _ABSENT else va, None if vb is _ABSENT else vb))
+    return changes
+
+
+def _code_files(store: ObjectStore, view: RunView) -> dict[str, tuple[str, ObjectId | None, str | None]] | None:
+    entry = view.latest_asset("code")
+    if entry is None or not entry.get("id"):
+        return None
+    return {path: (e.kind, e.id, e.target) for path, e in walk_tree(store, ObjectId.parse(entry["id"])) if e.kind != DIR}
+
+
+def _text(store: ObjectStore, oid: ObjectId) -> list[str] | None:
+    if store.size(oid) > _MAX_DIFF_BYTES:
+        return None
+    data = store.get(oid)
+    if b"\0" in data:
+        return None
+    try:
+        return data.decode("utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError:
+        return None
+
+
+def diff_code(store: ObjectStore, a: RunView, b: RunView) -> CodeDiff:
+    files_a, files_b = _code_files(store, a), _code_files(store, b)
+    if files_a is None or files_b is None:
+        return CodeDiff(available=False)
+    result = CodeDiff(added=sorted(set(files_b) - set(files_a)), removed=sorted(set(files_a) - set(files_b)))
+    for path in sorted(set(files_a) & set(files_b)):
+        if files_a[path] == files_b[path]:
+            continue
+        result.changed.append(path)
+        (kind_a, id_a, target_a), (kind_b, id_b, target_b) = files_a[path], files_b[path]
+        if kind_a == kind_b == FILE:
+            old, new = _text(store, id_a), _text(store, id_b)
+            if old is None or new is None:
+                result.patches[path] = f"Binary or large files a/{path} and b/{path} differ\n"
+            else:
+                result.patches[path] = "".join(difflib.unified_diff(old, new, f"a/{path}", f"b/{path}"))
+        else:
+            result.patches[path] = f"{path}: {_describe(kind_a, target_a)} -> {_describe(kind_b, target_b)}\n"
+    return result
+
+
+def _describe(kind: str, target: str | None) -> str:
+    return f"symlink -> {target}" if kind == SYMLINK else kind
+
+
+def diff_runs(store: ObjectStore, a: RunView, b: RunView) -> RunDiff:
+    config_a = {**a.config.get("args", {}), **a.config.get("extra", {})}
+    config_b = {**b.config.get("args", {}), **b.config.get("extra", {})}
+    return RunDiff(a.id, b.id, _changes(config_a, config_b), _changes(a.summary, b.summary), diff_code(store, a, b))
