@@ -77,16 +77,17 @@ class _Reachability:
         return self._children[tree_id]
 
     def reachable(self, roots: list[Root]) -> set[ObjectId]:
-        seen: set[ObjectId] = set()
+        # Visited as (id, is_tree), as in gc's mark: only a tree reference reaches children.
+        visited: set[tuple[ObjectId, bool]] = set()
         stack = [(r.id, r.is_tree) for r in roots]
         while stack:
-            oid, is_tree = stack.pop()
-            if oid in seen or oid not in self.sizes:
+            item = stack.pop()
+            if item in visited or item[0] not in self.sizes:
                 continue
-            seen.add(oid)
-            if is_tree:
-                stack.extend(self._entries(oid))
-        return seen
+            visited.add(item)
+            if item[1]:
+                stack.extend(self._entries(item[0]))
+        return {oid for oid, _ in visited}
 
     def logical(self, root: Root) -> int:
         """Bytes a restore of this root would write."""

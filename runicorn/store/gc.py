@@ -78,18 +78,23 @@ def mark(store: ObjectStore, roots: Iterable[Root]) -> tuple[set[ObjectId], list
     """Every id reachable from ``roots``, and the referenced ids that are missing."""
     reachable: set[ObjectId] = set()
     missing: list[ObjectId] = []
+    # Visited as (id, is_tree): the same bytes may be a blob to one root and a tree to another,
+    # and only the tree reference reaches the children.
+    visited: set[tuple[ObjectId, bool]] = set()
     stack = [(r.id, r.is_tree) for r in roots]
     while stack:
-        oid, is_tree = stack.pop()
-        if oid in reachable:
+        item = stack.pop()
+        if item in visited:
             continue
-        if not store.has(oid):
+        visited.add(item)
+        oid, is_tree = item
+        if oid not in reachable and not store.has(oid):
             if oid not in missing:  # named by several trees: count it once
                 missing.append(oid)
             continue
         reachable.add(oid)
         if is_tree:
-            stack.extend(child for child in tree_children(store, oid) if child[0] not in reachable)
+            stack.extend(child for child in tree_children(store, oid) if child not in visited)
     return reachable, missing
 
 
@@ -158,7 +163,10 @@ def _move_to_trash(store: ObjectStore, obj: StoredObject, cutoff: float) -> bool
         os.replace(source, destination)
     except FileNotFoundError:
         return False
-    os.utime(destination)  # the trash time: when a later gc may purge it
+    try:
+        os.utime(destination)  # the trash time: when a later gc may purge it
+    except FileNotFoundError:
+        return False  # a writer took it back from the trash in between (rule 3)
     return True
 
 

@@ -49,39 +49,48 @@ def verify(store: ObjectStore, roots: Mapping[str, Iterable[Root]],
             progress(obj.size)
     report.foreign_files = _foreign_files(store)
     bad = set(report.corrupt)
+    not_trees: set[ObjectId] = set()  # hash right but do not parse: bad only where named as a tree
     children_cache: dict[ObjectId, list[tuple[ObjectId, bool]] | None] = {}
     missing: set[ObjectId] = set()
     for label, label_roots in roots.items():
-        seen: set[ObjectId] = set()
+        # Seen as (id, is_tree): a blob reference to a tree's bytes does not reach its children.
+        seen: set[tuple[ObjectId, bool]] = set()
         stack = [(r.id, r.is_tree) for r in label_roots]
         while stack:
-            oid, is_tree = stack.pop()
-            if oid in seen:
+            item = stack.pop()
+            if item in seen:
                 continue
-            seen.add(oid)
-            if oid not in bad and not store.has(oid):
+            seen.add(item)
+            oid, is_tree = item
+            if oid not in bad and oid not in missing and not store.has(oid):
                 missing.add(oid)
             if oid in bad or oid in missing:
-                report.needed_by.setdefault(oid, []).append(label)
+                _needed_by(report, oid, label)
                 continue
             if is_tree:
-                children = _children(store, oid, children_cache, bad)
+                children = _children(store, oid, children_cache)
                 if children is not None:
                     stack.extend(children)
                 else:
-                    report.needed_by.setdefault(oid, []).append(label)
+                    not_trees.add(oid)
+                    _needed_by(report, oid, label)
     report.missing = sorted(missing)
-    report.corrupt = sorted(bad)
+    report.corrupt = sorted(bad | not_trees)
     return report
 
 
-def _children(store, oid, cache, bad):
+def _needed_by(report: VerifyReport, oid: ObjectId, label: str) -> None:
+    labels = report.needed_by.setdefault(oid, [])
+    if label not in labels:  # named both as a blob and as a tree by one label
+        labels.append(label)
+
+
+def _children(store, oid, cache):
     if oid not in cache:
         try:
             cache[oid] = list(tree_children(store, oid))
         except (CorruptObject, UnsupportedFormat, StoreError):
-            bad.add(oid)  # hashes right but does not parse as a tree: a dangling or wrong reference
-            cache[oid] = None
+            cache[oid] = None  # hashes right but does not parse as a tree: a wrong reference
     return cache[oid]
 
 
