@@ -29,7 +29,7 @@ from typing import BinaryIO, Iterator
 from ..errors import CorruptObject, ObjectNotFound
 from .atomic import fsync_dir, temp_name
 from .config import read_config, write_default_config
-from .ids import ObjectId, new_hasher
+from .ids import ObjectId, hash_bytes, new_hasher
 
 CHUNK_SIZE = 1 << 20
 _FSYNC_THREADS = 8  # concurrent fsyncs share journal commits; more threads stop helping
@@ -63,13 +63,18 @@ class ObjectStore:
         else:
             raise ObjectNotFound(f"no Runicorn store at {self.root} (no config.json)")
         self._batch = threading.local()
+        self._objects_prefix = str(self.objects_dir) + os.sep
 
     # -- layout -------------------------------------------------------------
 
     def path_for(self, object_id: str) -> Path:
         """The one mapping from id to file; validates the id before building a path."""
-        oid = ObjectId(object_id)
-        return self.objects_dir / oid[:2] / oid[2:]
+        return Path(self._object_path(object_id))
+
+    def _object_path(self, object_id: str) -> str:
+        """``path_for`` as a string, for the hot paths (pathlib joins cost microseconds each)."""
+        oid = ObjectId.parse(object_id)
+        return f"{self._objects_prefix}{oid[:2]}/{oid[2:]}"
 
     def trash_path_for(self, oid: ObjectId) -> Path:
         return self.trash_dir / oid[:2] / oid[2:]
@@ -78,9 +83,10 @@ class ObjectStore:
 
     def has(self, object_id: str, *, freshen: bool = False) -> bool:
         """True if the object exists (taking it back from the trash if gc put it there)."""
-        path = self.path_for(object_id)
+        oid = ObjectId.parse(object_id)
+        path = self._object_path(oid)
         pending = self._pending()
-        if pending is not None and object_id in pending:
+        if pending is not None and oid in pending:
             return True
         try:
             if freshen:
@@ -89,7 +95,7 @@ class ObjectStore:
                 os.stat(path)
             return True
         except FileNotFoundError:
-            return self._recover_from_trash(ObjectId(object_id))
+            return self._recover_from_trash(oid)
 
     def freshen(self, object_id: str) -> None:
         """Refresh an existing object's mtime so a concurrent gc keeps it; raise if absent."""
@@ -117,7 +123,12 @@ class ObjectStore:
     # -- writing ------------------------------------------------------------
 
     def put_bytes(self, data: bytes | bytearray | memoryview) -> ObjectId:
-        return self._put_chunks([memoryview(data)])[0]
+        """Store bytes held in memory: hashed first, so an existing object costs no temp file."""
+        view = memoryview(data)
+        oid = hash_bytes(view)
+        if self.has(oid, freshen=True):
+            return oid
+        return self._put_chunks([view])[0]
 
     def put_stream(self, stream: BinaryIO) -> ObjectId:
         """Store everything ``stream`` yields, in bounded memory."""
@@ -157,8 +168,8 @@ class ObjectStore:
             os.fchmod(fd, 0o444)
             pending = self._pending()
             if pending is not None:
-                # Durability is deferred to the end of the batch: see batch().
-                os.close(fd)
+                # Made durable in the background while the batch goes on; published at its end.
+                self._batch.syncer.fsync_and_close(fd)
                 fd = -1
                 pending[oid] = tmp
                 return oid, size
@@ -195,45 +206,46 @@ class ObjectStore:
 
     @contextlib.contextmanager
     def batch(self) -> Iterator["ObjectStore"]:
-        """Group many puts: fsync their temp files together, then publish them all.
+        """Group many puts: their fsyncs overlap with the work, then all are published at the end.
 
-        Per-object synchronous flushes dominate when thousands of small files are
-        stored (a code snapshot); doing the fsyncs concurrently at the end lets the
-        filesystem share journal commits. Objects become visible only at the end
-        of the batch, still each durable before its name appears.
+        A synchronous flush per object dominates when thousands of small files are
+        stored (a code snapshot). In a batch each temp file is fsynced by a small
+        thread pool as soon as it is written, so durability overlaps with reading
+        and hashing the next files; at the end of the batch every object is
+        linked into place and the touched fan-out folders are fsynced. Objects
+        become visible only then, each durable before its name appears.
         """
         if self._pending() is not None:  # nested: the outer batch publishes
             yield self
             return
         self._batch.pending = pending = {}
+        self._batch.syncer = syncer = _Syncer()
         try:
             yield self
+            syncer.close()
         except BaseException:
-            self._batch.pending = None
-            for tmp in pending.values():
-                tmp.unlink(missing_ok=True)
+            _discard(syncer, pending)
             raise
-        self._batch.pending = None
-        self._flush_batch(pending)
+        finally:
+            self._batch.pending = None
+        self._publish_batch(pending)
 
-    def _flush_batch(self, pending: dict[ObjectId, Path]) -> None:
-        if not pending:
-            return
-        items = list(pending.items())
-        with ThreadPoolExecutor(max_workers=min(_FSYNC_THREADS, len(items))) as pool:
-            list(pool.map(lambda item: _fsync_path(item[1]), items))
+    def _publish_batch(self, pending: dict[ObjectId, Path]) -> None:
         parents = set()
-        for oid, tmp in items:
+        for oid, tmp in pending.items():
             self._publish(tmp, oid)
-            parents.add(self.path_for(oid).parent)
-        for parent in parents:
-            fsync_dir(parent)
+            parents.add(self._object_path(oid).rpartition("/")[0])
+        if len(parents) > 1:
+            with ThreadPoolExecutor(max_workers=_FSYNC_THREADS) as pool:
+                list(pool.map(fsync_dir, parents))
+        elif parents:
+            fsync_dir(parents.pop())
 
     # -- reading ------------------------------------------------------------
 
     def open(self, object_id: str) -> "VerifyingReader":
         """A stream over the object that raises ``CorruptObject`` at EOF if bytes do not match."""
-        oid = ObjectId(object_id)
+        oid = ObjectId.parse(object_id)
         path = self.path_for(oid)
         pending = self._pending()
         if pending is not None and oid in pending:
@@ -256,7 +268,7 @@ class ObjectStore:
         try:
             return path.stat().st_size
         except FileNotFoundError:
-            if self._recover_from_trash(ObjectId(object_id)):
+            if self._recover_from_trash(ObjectId.parse(object_id)):
                 return path.stat().st_size
             raise ObjectNotFound(f"object {object_id} is not in the store at {self.root}") from None
 
@@ -269,7 +281,7 @@ class ObjectStore:
 
     def verify_object(self, object_id: str) -> ObjectId | None:
         """Re-hash one object in place; return the actual id when it differs, else None."""
-        oid = ObjectId(object_id)
+        oid = ObjectId.parse(object_id)
         with open(self.path_for(oid), "rb", buffering=0) as handle:
             actual, _ = hash_stream(handle)
         return None if actual == oid else actual
@@ -351,12 +363,40 @@ def _read_chunks(stream: BinaryIO) -> Iterator[memoryview]:
             yield memoryview(data)
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _discard(syncer: "_Syncer", pending: dict[ObjectId, Path]) -> None:
+    """A failed batch: wait for its fsyncs (ignoring their errors) and remove its temp files."""
+    with contextlib.suppress(OSError):
+        syncer.close()
+    for tmp in pending.values():
+        tmp.unlink(missing_ok=True)
+
+
+class _Syncer:
+    """fsyncs and closes file descriptors on a few threads, with a bound on how many are open."""
+
+    def __init__(self):
+        self._pool = ThreadPoolExecutor(max_workers=_FSYNC_THREADS, thread_name_prefix="runicorn-fsync")
+        self._slots = threading.BoundedSemaphore(4 * _FSYNC_THREADS)
+        self._errors: list[BaseException] = []
+
+    def fsync_and_close(self, fd: int) -> None:
+        self._slots.acquire()
+        self._pool.submit(self._run, fd)
+
+    def _run(self, fd: int) -> None:
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            self._errors.append(exc)
+        finally:
+            os.close(fd)
+            self._slots.release()
+
+    def close(self) -> None:
+        """Wait for every fsync; raise the first failure (a full or failing disk)."""
+        self._pool.shutdown(wait=True)
+        if self._errors:
+            raise self._errors[0]
 
 
 def _iter_fanout(base: Path) -> Iterator[StoredObject]:
