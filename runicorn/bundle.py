@@ -62,6 +62,7 @@ def export_runs(api: Api, views: list[RunView], out_path: str | os.PathLike,
     """Write ``views`` and every object they reach to ``out_path`` (atomically: temp file, then rename)."""
     if not views:
         raise BundleError("nothing to export: no runs selected")
+    views = list({str(v.run_dir): v for v in views}.values())  # a run named twice is exported once
     store = api.store
     roots: list[Root] = [root for view in views for root in view.roots()]
     reachable, missing = mark(store, roots)
@@ -188,19 +189,35 @@ def _read_members(bundle_path: Path, store, staging: _Staging, report: BundleRep
                 runs.setdefault(key, set()).add(parts[-1])
             else:
                 raise BundleError(f"unexpected bundle entry {name!r}; refusing the bundle")
+        end = tar.offset
     if listed is None:
         raise BundleError(f"{bundle_path} is empty; not a Runicorn bundle")
+    _check_end_of_archive(bundle_path, end)
     for key in listed:
         if IDENTITY not in runs.get(key, ()):
             raise BundleError(f"bundle header lists run {key[1]} but the bundle holds no {IDENTITY} for it")
     return runs
 
 
+def _check_end_of_archive(bundle_path: Path, end: int) -> None:
+    """A complete tar ends with two zero blocks after its last member.
+
+    tarfile ends a listing quietly at a missing, torn or garbage header, so a bundle
+    cut at (or inside) a header would otherwise import with the runs' later files lost.
+    """
+    with open(bundle_path, "rb") as handle:
+        handle.seek(end)
+        trailer = handle.read(2 * tarfile.BLOCKSIZE)
+    if trailer != bytes(2 * tarfile.BLOCKSIZE):
+        raise BundleError(f"bundle {bundle_path} is truncated or damaged after byte {end} "
+                          "(no end-of-archive marker); nothing was imported")
+
+
 def _check_member_kind(member: tarfile.TarInfo) -> None:
     name = member.name
     if not member.isreg() or member.issparse():
-        kind = "link" if member.issym() or member.islnk() else "device" if member.isdev() else \
-            "folder" if member.isdir() else "special entry"
+        kind = "link" if member.issym() or member.islnk() else "fifo" if member.isfifo() else \
+            "device" if member.isdev() else "folder" if member.isdir() else "special entry"
         raise BundleError(f"bundle entry {name!r} is a {kind}; bundles hold regular files only")
     if name.startswith("/") or "\\" in name or "\0" in name or any(p in ("", ".", "..") for p in name.split("/")):
         raise BundleError(f"bundle entry {name!r} has an unsafe name (absolute, '..' or empty parts); refusing it")
@@ -228,8 +245,13 @@ def _read_header(data: bytes) -> set[tuple[str, str]]:
     runs = header.get("runs")
     if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
         raise BundleError("bundle header has no valid run list")
-    return {(_checked(validate_path, r.get("path"), HEADER_NAME), _checked(validate_run_id, r.get("id"), HEADER_NAME))
-            for r in runs}
+    listed = {(_checked(validate_path, r.get("path"), HEADER_NAME), _checked(validate_run_id, r.get("id"), HEADER_NAME))
+              for r in runs}
+    ids = sorted(run_id for _, run_id in listed)
+    for run_id, following in zip(ids, ids[1:]):
+        if run_id == following:  # two runs with one id could never be told apart again
+            raise BundleError(f"bundle header lists run id {run_id} under two paths; refusing the bundle")
+    return listed
 
 
 def _import_object(store, parts: list[str], stream, size: int, report: BundleReport) -> None:

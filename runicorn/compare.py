@@ -62,11 +62,12 @@ def _changes(a: dict, b: dict) -> list[ValueChange]:
     return changes
 
 
-def _code_files(store: ObjectStore, view: RunView) -> dict[str, tuple[str, ObjectId | None, str | None]] | None:
+def _code_files(store: ObjectStore, view: RunView) -> dict[str, tuple[str, ObjectId | None, str | None, bool]] | None:
     entry = view.latest_asset("code")
     if entry is None or not entry.get("id"):
         return None
-    return {path: (e.kind, e.id, e.target) for path, e in walk_tree(store, ObjectId.parse(entry["id"])) if e.kind != DIR}
+    return {path: (e.kind, e.id, e.target, e.executable)
+            for path, e in walk_tree(store, ObjectId.parse(entry["id"])) if e.kind != DIR}
 
 
 def _text(store: ObjectStore, oid: ObjectId) -> list[str] | None:
@@ -90,8 +91,10 @@ def diff_code(store: ObjectStore, a: RunView, b: RunView) -> CodeDiff:
         if files_a[path] == files_b[path]:
             continue
         result.changed.append(path)
-        (kind_a, id_a, target_a), (kind_b, id_b, target_b) = files_a[path], files_b[path]
-        if kind_a == kind_b == FILE:
+        (kind_a, id_a, target_a, exec_a), (kind_b, id_b, target_b, exec_b) = files_a[path], files_b[path]
+        if kind_a == kind_b == FILE and id_a == id_b:  # the same bytes: only the executable bit changed
+            result.patches[path] = f"diff a/{path} b/{path}\nold mode {_mode(exec_a)}\nnew mode {_mode(exec_b)}\n"
+        elif kind_a == kind_b == FILE:
             old, new = _text(store, id_a), _text(store, id_b)
             if old is None or new is None:
                 result.patches[path] = f"Binary or large files a/{path} and b/{path} differ\n"
@@ -100,6 +103,10 @@ def diff_code(store: ObjectStore, a: RunView, b: RunView) -> CodeDiff:
         else:
             result.patches[path] = f"{path}: {_describe(kind_a, target_a)} -> {_describe(kind_b, target_b)}\n"
     return result
+
+
+def _mode(executable: bool) -> str:
+    return "100755" if executable else "100644"  # as git shows a mode change
 
 
 def _describe(kind: str, target: str | None) -> str:

@@ -29,7 +29,8 @@ def run_roots(api: Api, runs: Iterable[RunView] | None = None) -> dict[str, list
 def collect_garbage(api: Api, *, grace_seconds: float = DEFAULT_GRACE_SECONDS,
                     dry_run: bool = False) -> tuple[GcPlan, GcResult | None]:
     """gc with every run's manifest as roots (runs being written are protected by the grace period)."""
-    _purge_deleted_runs(api)
+    if not dry_run:  # a dry run changes nothing, not even leftovers of an interrupted rm
+        _purge_deleted_runs(api)
     roots = [root for roots in run_roots(api).values() for root in roots]
     return collect(api.store, roots, grace_seconds, dry_run=dry_run)
 
@@ -145,6 +146,7 @@ def remove_runs(api: Api, views: list[RunView], *, force: bool = False) -> list[
     from every listing at once), then deleted; a crash in between leaves only
     trash that the next rm or gc clears.
     """
+    views = list({str(v.run_dir): v for v in views}.values())  # a run named twice (id and prefix) goes once
     live = [v.id for v in views if v.status == "running"]
     if live and not force:
         raise RunError(f"run(s) {', '.join(live)} are still running (fresh heartbeat); "

@@ -7,11 +7,13 @@ hashes verified while writing, and nothing written outside the target folder.
 from __future__ import annotations
 
 import os
+import posixpath
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from .api import RunView
-from .errors import RunError
+from .errors import RunError, UnsafePath
 from .runfolder import write_json
 from .store import ObjectId, ObjectStore, materialize_blob, materialize_tree
 from .store.materialize import MaterializeResult, prepare_target
@@ -88,12 +90,43 @@ def _restore_config(store: ObjectStore, view: RunView, target: Path, force: bool
     files = [f for f in config.get("config_files", []) if isinstance(f, dict) and f.get("id")]
     if not config.get("args") and not config.get("extra") and not files:
         raise RunError(f"run {view.id} logged no config (run.log_config)")
+    placed = _place_config_files(files)
     folder = prepare_target(target, force=force)
     result = MaterializeResult()
-    for file in files:
-        name = check_name(file.get("name") or os.path.basename(file["path"]))
-        result.bytes += materialize_blob(store, ObjectId.parse(file["id"]), folder / name)
+    for name, file in placed.items():
+        parts = [check_name(part) for part in name.split("/")]
+        parent = folder
+        for part in parts[:-1]:
+            parent = _real_dir(parent / part)
+        result.bytes += materialize_blob(store, ObjectId.parse(file["id"]), parent / parts[-1])
         result.files += 1
     write_json(folder / "runicorn-config.json", {"args": config.get("args", {}), "extra": config.get("extra", {})})
     result.files += 1
     return result
+
+
+def _place_config_files(files: list[dict]) -> dict[str, dict]:
+    """Where each config file goes: its name or, when two share a name, its path below their common folder.
+
+    Flat names would let the second of two ``base.yaml`` overwrite the first.
+    """
+    names = [file.get("name") or os.path.basename(file["path"]) for file in files]
+    if len(set(names)) == len(names):
+        return dict(zip(names, files))
+    parts = [[p for p in posixpath.normpath(str(file.get("path") or name)).split("/") if p not in ("", ".", "..")]
+             for file, name in zip(files, names)]
+    common = 0
+    while all(len(p) > common + 1 for p in parts) and len({p[common] for p in parts}) == 1:
+        common += 1
+    return {"/".join(p[common:]): file for p, file in zip(parts, files)}  # one path twice: the later record
+
+
+def _real_dir(path: Path) -> Path:
+    """A folder we may write into: made here, or already a real folder (never through a symlink)."""
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            raise UnsafePath(f"{path} exists and is not a folder (a symlink or file); refusing to write through it") \
+                from None
+    return path

@@ -7,7 +7,7 @@ import click
 from ..maintenance import collect_garbage, disk_usage, verify_storage
 from ..store import DEFAULT_GRACE_SECONDS
 from .main import cli
-from .output import Duration, echo_json, human_bytes, human_duration, progress, table
+from .output import Duration, PathPrefix, echo_json, human_bytes, human_duration, progress, table
 
 
 @cli.command("gc")
@@ -58,7 +58,7 @@ def gc_command(obj, dry_run, grace, as_json):
 
 
 @cli.command("du")
-@click.argument("path_prefix", required=False)
+@click.argument("path_prefix", required=False, type=PathPrefix())
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_obj
 def du_command(obj, path_prefix, as_json):

@@ -30,6 +30,20 @@ class Duration(click.ParamType):
         return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+class PathPrefix(click.ParamType):
+    """A run path prefix such as cv/resnet50: a malformed one is a usage error (exit 2), not a failed lookup."""
+
+    name = "PATH_PREFIX"
+
+    def convert(self, value, param, ctx) -> str:
+        from ..runfolder import validate_path
+
+        try:
+            return validate_path(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 def human_bytes(count: int | None) -> str:
     if count is None:
         return "-"

@@ -8,7 +8,7 @@ from ..api import RunView
 from ..compare import diff_runs
 from ..maintenance import remove_runs
 from .main import cli
-from .output import echo_json, human_bytes, human_duration, human_time, human_value, table
+from .output import PathPrefix, echo_json, human_bytes, human_duration, human_time, human_value, table
 
 
 def run_summary(view: RunView) -> dict:
@@ -28,7 +28,7 @@ def _primary(view: RunView) -> str:
 
 
 @cli.command("ls")
-@click.argument("path_prefix", required=False)
+@click.argument("path_prefix", required=False, type=PathPrefix())
 @click.option("--status", type=click.Choice(["running", "finished", "failed", "interrupted", "crashed"]),
               help="Only runs with this status.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
@@ -74,8 +74,10 @@ def _asset_rows(view: RunView, store) -> dict:
 def show_command(obj, run, as_json):
     """Show one run: identity, status, summary, config, metrics and assets.
 
+    RUN is a run id or a unique id prefix.
+
     \b
-    RUN is a run id or a unique id prefix. Example: runicorn show 20261126_1612
+    Example: runicorn show 20261126_1612
     """
     view = obj.api.run(run)
     metrics = view.metric_keys()
@@ -156,7 +158,7 @@ def diff_command(obj, run_a, run_b, as_json):
 
 @cli.command("rm")
 @click.argument("runs", nargs=-1)
-@click.option("--path", "path_prefix", help="Delete every run under this path prefix.")
+@click.option("--path", "path_prefix", type=PathPrefix(), help="Delete every run under this path prefix.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Also delete runs that are still running.")
 @click.pass_obj
@@ -171,6 +173,7 @@ def rm_command(obj, runs, path_prefix, yes, force):
         raise click.UsageError("give run ids or --path PREFIX (one of them)")
     api = obj.api
     views = api.runs(path_prefix) if path_prefix else [api.run(r) for r in runs]
+    views = list({str(v.run_dir): v for v in views}.values())  # an id and its prefix name one run
     if not views:
         raise click.ClickException(f"no runs under path {path_prefix!r}")
     if not yes:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+
 import click
 
 from ..storage import read_user_config, resolve_storage_root, user_config_path, write_user_config
@@ -29,15 +32,17 @@ def demo_command(ctx):
     ctx.invoke(ls_command, path_prefix=DEMO_PATH, status=None, as_json=False)
     click.echo("")
     ctx.invoke(du_command, path_prefix=DEMO_PATH, as_json=False)
-    prefix = "runicorn" + (f" --storage {obj.storage}" if obj.storage else "")
+    prefix = "runicorn" + (f" --storage {shlex.quote(str(obj.storage))}" if obj.storage else "")
+    # Whole ids: runs started within the same second share every shorter prefix.
+    first, last = run_ids[0], run_ids[-1]
     click.echo(f"""
 Each run snapshotted the same example code and archived the same 4 MiB backbone
 checkpoint: the store keeps one copy of each (see the dedup ratio above).
 
 Try next:
-  {prefix} show {run_ids[-1][:15]}
-  {prefix} diff {run_ids[0][:15]} {run_ids[-1][:15]}
-  {prefix} restore {run_ids[0][:15]} --code --to ./demo-code
+  {prefix} show {last}
+  {prefix} diff {first} {last}
+  {prefix} restore {first} --code --to ./demo-code
   {prefix} verify
 """)
 
@@ -62,5 +67,8 @@ def config_command(obj, key, value):
     if value is None:
         click.echo(read_user_config().get(key, ""))
         return
+    if key == "storage" and value:
+        # An absolute path: a relative one would name a different folder from every working directory.
+        value = os.path.abspath(os.path.expanduser(value))
     path = write_user_config({key: value})
     click.echo(f"set {key} = {value} in {path}")

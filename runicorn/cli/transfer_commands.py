@@ -9,7 +9,7 @@ import click
 from ..bundle import export_runs, import_bundle
 from ..restore import restore
 from .main import cli
-from .output import echo_json, human_bytes, progress
+from .output import PathPrefix, echo_json, human_bytes, progress
 
 _ALL_OUTPUTS = "\0all"  # --outputs given without a NAME
 
@@ -50,7 +50,7 @@ def restore_command(obj, run, code, outputs, dataset, pretrained, config, target
 
 @cli.command("export")
 @click.argument("runs", nargs=-1)
-@click.option("--path", "path_prefix", help="Export every run under this path prefix.")
+@click.option("--path", "path_prefix", type=PathPrefix(), help="Export every run under this path prefix.")
 @click.option("-o", "--output", "bundle", required=True, type=click.Path(dir_okay=False), help="Bundle file to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_obj

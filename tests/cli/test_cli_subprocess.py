@@ -1,0 +1,82 @@
+"""The installed `runicorn` console script, run as a user runs it (there is no `python -m runicorn`)."""
+
+import json
+import os
+import subprocess
+
+from cli_support import COMMANDS, RUN_A, runicorn_script
+from runicorn.cli import cli
+
+
+def run(*args, timeout=120, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([runicorn_script(), *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          **kwargs)
+
+
+def test_the_console_script_is_installed():
+    script = runicorn_script()
+    assert os.access(script, os.X_OK)
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.startswith("runicorn")
+
+
+def test_help_of_the_group_lists_every_command():
+    result = run("--help")
+    assert result.returncode == 0, result.stderr
+    for name in COMMANDS:
+        assert f"  {name} " in result.stdout
+    assert "Exit codes: 0 ok, 1 failure or problem found, 2 usage error." in result.stdout
+
+
+def test_help_of_every_command_exits_0_and_shows_an_example():
+    names = sorted(cli.commands)
+    assert set(COMMANDS) <= set(names)
+    # started together: the interpreter start-up is the cost, and the two cores share it
+    procs = {name: subprocess.Popen([runicorn_script(), name, "--help"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for name in names}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, (name, err)
+        assert out.startswith(f"Usage: runicorn {name} "), name
+        example = [line for line in out.splitlines() if line.strip().startswith("Example: runicorn")]
+        assert example, f"`runicorn {name} --help` shows no example:\n{out}"
+        assert err == ""
+
+
+def test_errors_are_one_line_without_traceback_unless_debug(samples):
+    result = run("--storage", samples.root, "show", "nosuchrun")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "nosuchrun" in result.stderr and "Traceback" not in result.stderr and result.stdout == ""
+
+    result = run("--storage", samples.root, "--debug", "show", "nosuchrun")
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr and "RunNotFound" in result.stderr
+
+
+def test_exit_codes_of_the_script(samples):
+    assert run("--storage", samples.root, "gc", "--grace", "5x").returncode == 2
+    assert run("--storage", samples.root, "restore", RUN_A, "--to", "x").returncode == 2
+    assert run("--storage", samples.root, "no-such-command").returncode == 2
+    ls = run("--storage", samples.root, "ls", "--json")
+    assert ls.returncode == 0 and len(json.loads(ls.stdout)) == 3
+
+
+def test_demo_in_a_subprocess(tmp_path):
+    root = tmp_path / "demo root"  # a space: the printed next steps must still work when pasted
+    result = run("--storage", root, "demo", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "ID" in out and "PATH" in out and "demo/mnist-mlp" in out  # the ls table
+    assert "ONLY THIS RUN" in out and "dedup" in out  # the du output
+    assert "Try next:" in out and "runicorn --storage" in out and " verify" in out
+    assert "Traceback" not in result.stderr
+
+    listed = run("--storage", root, "ls", "--json")
+    runs = json.loads(listed.stdout)
+    assert len(runs) == 3 and {r["status"] for r in runs} == {"finished"}
+    show_step = next(line.strip() for line in out.splitlines() if " show " in line)
+    shown = subprocess.run(show_step.replace("runicorn", runicorn_script(), 1), shell=True, capture_output=True,
+                           text=True, timeout=60, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert runs[-1]["id"] in shown.stdout
