@@ -91,7 +91,12 @@ class RunView:
     # -- timeline ---------------------------------------------------------------
 
     def history(self, keys: Iterable[str] | None = None) -> list[dict]:
-        """Every timeline row (``_step``, ``_time``, optional ``_stage`` and the metrics), or only chosen keys."""
+        """Every timeline row (``_step``, ``_time``, optional ``_stage`` and the metrics), or only chosen keys.
+
+        With ``keys`` (a list, or one key as a string), rows holding none of them are left out.
+        """
+        if isinstance(keys, str):
+            keys = [keys]  # not a set of characters
         return read_rows(self.run_dir / METRICS, keys)
 
     def metric_keys(self) -> dict[str, dict]:

@@ -55,8 +55,18 @@ class TimelineEncoder:
 
     @classmethod
     def continuing(cls, path: Path) -> "TimelineEncoder":
-        """An encoder that appends to an existing file (resume): new schema ids above the old ones."""
-        state = _scan(path)
+        """An encoder that appends to an existing file (resume): new schema ids above the old ones.
+
+        A torn end (the previous writer was killed mid-write) is cut off first: readers stop at the
+        first damaged record, so rows appended after it would never be read.
+        """
+        data = _read(path)
+        if data and not data.startswith(MAGIC) and not MAGIC.startswith(data):
+            raise UnsupportedFormat(f"{path} is not a Runicorn timeline; move it away to continue this run")
+        state = _scan(path, data)
+        if state.end < len(data):
+            with open(path, "r+b") as handle:
+                handle.truncate(state.end)
         return cls(next_schema_id=state.max_schema_id + 1, stage=state.stage)
 
     def encode(self, rows: Iterable[tuple], *, with_magic: bool = False) -> bytes:
@@ -125,17 +135,23 @@ class _ScanState:
         self.max_schema_id = -1
         self.stage: str | None = None
         self.last_step: int | None = None
+        self.end = 0  # byte length of the intact part of the file (magic and whole records)
 
 
-def _records(data: bytes):
-    """(type, payload) of every intact record; stops at the first torn or damaged one."""
+def _records(data: bytes, ends: list | None = None):
+    """(type, payload) of every intact record; stops at the first torn or damaged one.
+
+    ``ends``, when given, receives the offset just past the magic and past each intact record.
+    """
     if not data:
         return
     if not data.startswith(MAGIC):
-        if data[:4] == MAGIC[:4]:
+        if len(data) >= len(MAGIC) and data[:4] == MAGIC[:4]:
             raise UnsupportedFormat(f"timeline version {data[4:8].hex()} is not known to this Runicorn; upgrade it")
-        return
+        return  # not a timeline, or a magic torn by a writer killed during its first write
     offset = len(MAGIC)
+    if ends is not None:
+        ends.append(offset)
     end = len(data)
     while offset + _FRAME.size <= end:
         length, crc = _FRAME.unpack_from(data, offset)
@@ -148,6 +164,8 @@ def _records(data: bytes):
             return
         yield payload[:1], payload
         offset = stop
+        if ends is not None:
+            ends.append(offset)
 
 
 def _read(path: Path) -> bytes:
@@ -157,10 +175,11 @@ def _read(path: Path) -> bytes:
         return b""
 
 
-def _scan(path: Path) -> _ScanState:
+def _scan(path: Path, data: bytes | None = None) -> _ScanState:
     state = _ScanState()
     schemas: dict[int, struct.Struct] = {}
-    for kind, payload in _records(_read(path)):
+    ends: list[int] = []
+    for kind, payload in _records(_read(path) if data is None else data, ends):
         if kind == b"S":
             (schema_id,) = _SCHEMA_HEAD.unpack_from(payload, 1)
             spec = json.loads(payload[1 + _SCHEMA_HEAD.size:])
@@ -175,6 +194,7 @@ def _scan(path: Path) -> _ScanState:
                 state.last_step = packer.unpack_from(payload, 1 + _ROWS_HEAD.size + (count - 1) * packer.size)[0]
         elif kind == b"J":
             state.last_step = decode_line(payload[1:]).get("_step", state.last_step)
+    state.end = ends[-1] if ends else 0
     return state
 
 
@@ -202,9 +222,13 @@ def read_rows(path: Path, keys: Iterable[str] | None = None) -> list[dict]:
                     if stage is not None:
                         row["_stage"] = stage
                     rows.append(row)
-            elif len(picks) > 1:  # at least one wanted key besides _step
+            elif len(picks) > 1 or (stage is not None and "_stage" in wanted):  # a wanted key besides _step
+                with_stage = stage is not None and "_stage" in wanted
                 for values in packer.iter_unpack(block):
-                    rows.append({names[i]: values[i] for i in picks})
+                    row = {names[i]: values[i] for i in picks}
+                    if with_stage:
+                        row["_stage"] = stage
+                    rows.append(row)
         elif kind == b"S":
             (schema_id,) = _SCHEMA_HEAD.unpack_from(payload, 1)
             spec = json.loads(payload[1 + _SCHEMA_HEAD.size:])

@@ -16,13 +16,20 @@ TQDM_MODES = ("smart", "all", "none")
 
 
 class LineAssembler:
-    """Turns a stream of writes into complete log lines, collapsing ``\\r`` redraws per the mode."""
+    """Turns a stream of writes into complete log lines, collapsing ``\\r`` redraws per the mode.
+
+    A ``\\r`` followed by ``\\n`` (possibly in a later write) ends the line like ``\\n`` alone (CRLF); a
+    ``\\r`` followed by text redraws the line. Redrawing a blank line (a bar cleared with spaces, or the
+    start of a line) is not a progress update: what follows is an ordinary line.
+    """
 
     def __init__(self, emit: Callable[[str], None], mode: str):
         self.emit = emit
         self.mode = mode
         self._line = ""
         self._redrawn = False
+        self._last_state = ""
+        self._carriage_return = False
         self._lock = threading.Lock()
 
     def write(self, text: str) -> None:
@@ -31,23 +38,41 @@ class LineAssembler:
                 if part == "\n":
                     self._commit()
                 elif part == "\r":
-                    if self._line:
-                        if self.mode == "all":
-                            self.emit(self._line)
-                        self._redrawn = True
-                    self._line = ""
+                    self._carriage_return = True
                 else:
+                    if self._carriage_return:
+                        self._redraw()
                     self._line += part
 
+    def _redraw(self) -> None:
+        self._carriage_return = False
+        if self._line.strip():
+            if self.mode == "all":
+                self.emit(self._line)
+            self._last_state = self._line
+            self._redrawn = True
+        else:
+            self._cleared()
+        self._line = ""
+
+    def _cleared(self) -> None:
+        """The line was blanked (tqdm's ``leave=False``): in smart mode the bar's last state is its final one."""
+        if self._redrawn and self.mode == "smart":
+            self.emit(self._last_state)
+        self._redrawn = False
+
     def _commit(self) -> None:
-        if not (self._redrawn and self.mode == "none"):
+        if not self._line.strip() and self._redrawn:
+            self._cleared()  # a bar cleared, then the line ended
+        elif not (self._redrawn and self.mode == "none"):
             self.emit(self._line)
         self._line = ""
         self._redrawn = False
+        self._carriage_return = False
 
     def close(self) -> None:
         with self._lock:
-            if self._line:
+            if self._line.strip() or self._redrawn:
                 self._commit()
 
 
@@ -68,7 +93,7 @@ class TeeStream:
 
     def write(self, text):
         written = self._original.write(text)
-        if isinstance(text, str):
+        if isinstance(text, str) and self._assembler is not None:
             self._assembler.write(text)
         return written
 
@@ -82,14 +107,17 @@ class ConsoleCapture:
             raise ValueError(f"tqdm_mode must be one of {TQDM_MODES}, got {tqdm_mode!r}")
         self._assemblers = [LineAssembler(emit, tqdm_mode), LineAssembler(emit, tqdm_mode)]
         self._originals = (sys.stdout, sys.stderr)
-        sys.stdout = TeeStream(sys.stdout, self._assemblers[0])
-        sys.stderr = TeeStream(sys.stderr, self._assemblers[1])
+        self._tees = (TeeStream(sys.stdout, self._assemblers[0]), TeeStream(sys.stderr, self._assemblers[1]))
+        sys.stdout, sys.stderr = self._tees
 
     def stop(self) -> None:
-        """Restore the streams (only if nobody replaced ours since) and emit partial lines."""
-        for name, original in zip(("stdout", "stderr"), self._originals):
-            current = getattr(sys, name)
-            if isinstance(current, TeeStream) and current._original is original:
+        """Restore the streams (only if nobody replaced ours since) and emit partial lines.
+
+        A tee that something else still wraps stays in place but only passes writes through from now on.
+        """
+        for name, original, tee in zip(("stdout", "stderr"), self._originals, self._tees):
+            if getattr(sys, name) is tee:
                 setattr(sys, name, original)
+            tee._assembler = None
         for assembler in self._assemblers:
             assembler.close()

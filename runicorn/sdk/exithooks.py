@@ -3,11 +3,18 @@
 - normal exit without ``finish()`` -> ``finished``;
 - an uncaught exception -> ``failed`` (``KeyboardInterrupt`` -> ``interrupted``);
 - SIGTERM -> ``interrupted``, then the previous handler (default: the process dies as it would have).
+
+A SIGTERM that arrives while a run is finishing waits until that run's status is written.
+
+A forked child (a DataLoader or multiprocessing worker) inherits these hooks but not the runs: it
+forgets them, so its exit or termination neither finishes its parent's runs nor writes their
+buffered rows a second time (and never waits for a lock that a parent thread held at the fork).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import sys
@@ -18,6 +25,8 @@ _installed = False
 _uncaught: BaseException | None = None
 _previous_excepthook = None
 _previous_sigterm = None
+_closing: list = []  # runs in the middle of finish()
+_deferred_sigterm = False
 
 
 def register(run) -> None:
@@ -32,12 +41,28 @@ def unregister(run) -> None:
         pass
 
 
+@contextlib.contextmanager
+def closing(run):
+    """Around a run's finish: a SIGTERM meanwhile is handled once it is done, so its final status is written."""
+    global _deferred_sigterm
+    _closing.append(run)
+    try:
+        yield
+    finally:
+        _closing.remove(run)
+        if _deferred_sigterm and not _closing:
+            _deferred_sigterm = False
+            _on_sigterm(signal.SIGTERM, None)
+
+
 def _install() -> None:
     global _installed, _previous_excepthook, _previous_sigterm
     if _installed:
         return
     _installed = True
     atexit.register(_at_exit)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_forget_runs)
     _previous_excepthook = sys.excepthook
     sys.excepthook = _excepthook
     if threading.current_thread() is threading.main_thread():
@@ -45,6 +70,14 @@ def _install() -> None:
             _previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
         except (ValueError, OSError):
             _previous_sigterm = None
+
+
+def _forget_runs() -> None:
+    """In a forked child: the runs belong to the parent process."""
+    global _deferred_sigterm
+    _live_runs.clear()
+    _closing.clear()
+    _deferred_sigterm = False
 
 
 def _finish_all(status: str, error: BaseException | None = None) -> None:
@@ -72,6 +105,10 @@ def _at_exit() -> None:
 
 
 def _on_sigterm(signum, frame) -> None:
+    global _deferred_sigterm
+    if _closing:  # the handler interrupted a finish (maybe its own): let it complete first
+        _deferred_sigterm = True
+        return
     _finish_all("interrupted")
     previous = _previous_sigterm
     if callable(previous):

@@ -29,7 +29,7 @@ from . import exithooks
 from .console import TQDM_MODES, ConsoleCapture
 from .warn import warn_user
 from .values import PLAIN_TYPES, coerce_scalar, coerce_step, jsonable
-from .writer import RunWriter
+from .writer import MAX_BUFFERED_ROWS, RunWriter
 
 STATUS_ALIASES = {
     "finished": "finished", "completed": "finished", "complete": "finished", "success": "finished",
@@ -205,10 +205,13 @@ class Run:
             stage = str(stage)
         with self._lock:
             self._step = current = self._step + 1 if step is None else coerce_step(step)
-            self._writer.buffers[METRICS].append((current, time.time(), stage, row))  # under the writer's lock
+            rows = self._writer.buffers[METRICS]  # under the writer's lock
+            rows.append((current, time.time(), stage, row))
             primary = self._primary
             if primary is not None and primary.name in row:
                 primary.offer(row[primary.name], current)
+            if len(rows) >= MAX_BUFFERED_ROWS:
+                self._writer.wait_for_room()
 
     # -- text ----------------------------------------------------------------
 
@@ -223,8 +226,9 @@ class Run:
             self._writer.buffers[TEXT_LOG].extend(f"[{stamp}] {line}" for line in lines)
 
     def _emit_console_line(self, line: str) -> None:
-        if not self._finished:
-            self._writer.append(TEXT_LOG, f"[{log_timestamp()}] {line}")
+        # No _finished check: finish() marks the run finished before it releases the console, and the
+        # release emits the last partial line (a bar still open, a print without newline).
+        self._writer.append(TEXT_LOG, f"[{log_timestamp()}] {line}")
 
     def get_logging_handler(self, level: int = logging.INFO, fmt: str | None = None) -> logging.Handler:
         """A ``logging.Handler`` that writes records to this run's text log (until the run finishes)."""
@@ -236,6 +240,8 @@ class Run:
 
     def set_primary_metric(self, metric_name: str, mode: str = "max") -> None:
         """Track the best value of ``metric_name`` (``mode``: "max" or "min")."""
+        if self._finished:
+            return self._warn_after_finish("set_primary_metric")
         if not isinstance(metric_name, str) or not metric_name:
             raise ValueError(f"metric_name must be a non-empty string, got {metric_name!r}")
         if mode not in ("max", "min"):
@@ -349,20 +355,21 @@ class Run:
             if self._finished:
                 return
             self._finished = True
-        try:
-            if self._assets is not None:
-                self._assets.close()
-        finally:
-            if self._console is not None:
-                self._console.stop()
-            self._writer.close()
-            self._status_record.update(status=status, ended_at=time.time())
-            if error is not None:
-                self._status_record["error"] = {"type": type(error).__name__, "message": str(error)[:2000]}
-            write_json(self.run_dir / STATUS, self._status_record)
-            exithooks.unregister(self)
-            if _active_run is self:
-                _active_run = None
+        with exithooks.closing(self):  # a SIGTERM meanwhile waits until the status is written
+            try:
+                if self._assets is not None:
+                    self._assets.close()
+            finally:
+                if self._console is not None:
+                    self._console.stop()
+                self._writer.close()
+                self._status_record.update(status=status, ended_at=time.time())
+                if error is not None:
+                    self._status_record["error"] = {"type": type(error).__name__, "message": str(error)[:2000]}
+                write_json(self.run_dir / STATUS, self._status_record)
+                exithooks.unregister(self)
+                if _active_run is self:
+                    _active_run = None
 
     def __enter__(self) -> "Run":
         return self

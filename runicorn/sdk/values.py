@@ -34,7 +34,7 @@ def coerce_scalar(key: str, value: Any) -> float | int | str | bool:
 def coerce_step(step: Any) -> int:
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         item = getattr(step, "item", None)
-        if item is not None and getattr(step, "ndim", None) == 0 and isinstance(item(), int):
+        if item is not None and getattr(step, "ndim", None) == 0 and type(item()) is int:  # not a numpy bool
             return item()
         raise TypeError(f"step must be an integer, got {step!r} ({type(step).__name__})")
     return int(step)

@@ -1,0 +1,72 @@
+"""Shared helpers of the SDK tests (fixtures live in conftest.py): child processes and polling."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import runicorn as rn
+
+
+class Script:
+    """A Python script written to a file and run in a child process with the test's environment."""
+
+    def __init__(self, path: Path, cwd: Path):
+        self.path = path
+        self.cwd = cwd
+
+    def env(self, extra: dict | None = None) -> dict:
+        env = dict(os.environ)
+        env.pop("PYTHONWARNINGS", None)
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update(extra or {})
+        return env
+
+    def run(self, *args: str, env: dict | None = None, timeout: float = 30.0) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(self.path), *args], cwd=self.cwd, env=self.env(env),
+                              capture_output=True, text=True, timeout=timeout)
+
+    def start(self, *args: str, env: dict | None = None, **popen) -> subprocess.Popen:
+        popen.setdefault("stdout", subprocess.PIPE)
+        popen.setdefault("stderr", subprocess.PIPE)
+        return subprocess.Popen([sys.executable, str(self.path), *args], cwd=self.cwd, env=self.env(env),
+                                text=True, **popen)
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02, message: str = "condition"):
+    """Poll ``predicate`` until it returns a truthy value (returned), or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+def read_line(proc: subprocess.Popen, timeout: float = 15.0) -> str:
+    """The next stdout line of a child started with ``text=True``; fails if the child dies first."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            proc.kill()
+            raise AssertionError(f"child printed nothing for {timeout} s; stderr: {proc.stderr.read()}")
+    line = proc.stdout.readline()
+    if not line:
+        proc.wait()
+        raise AssertionError(f"child exited ({proc.returncode}) early; stderr: {proc.stderr.read()}")
+    return line.strip()
+
+
+def only_run(api: rn.Api) -> rn.RunView:
+    runs = api.runs()
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+TIMESTAMP = r"\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}\] "
