@@ -1,0 +1,61 @@
+"""The workloads of BENCH.md: which script runs them, in which phases, with which sizes.
+
+Each phase runs in a fresh child process; phases of one workload share a
+workdir, so a later phase sees what an earlier one wrote (the W1 reader, the
+second and third W2 runs).
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Workload:
+    id: str
+    title: str  # formatted with the workload's params
+    script: str  # file name under benchmarks/workloads/
+    phases: tuple[str, ...]
+    params: dict = field(default_factory=dict)
+    quick_params: dict = field(default_factory=dict)  # overrides under --quick
+    full_only: bool = False
+    # A workload whose workdir (same rep, same side) this one uses, passed as params["<id>_workdir"].
+    needs: str | None = None
+
+    def params_for(self, quick: bool) -> dict:
+        return {**self.params, **(self.quick_params if quick else {})}
+
+    def describe(self, quick: bool) -> str:
+        return self.title.format(**self.params_for(quick))
+
+
+WORKLOADS = [
+    Workload("W1", "{calls:,} × run.log of 10 float scalars, then a fresh process reads them back",
+             "w1_log.py", ("write", "read"), {"calls": 20_000, "budget_sec": None}),
+    # The peer slows down as its run grows: 200,000 calls would take it hours, hence a budget.
+    Workload("W1b", "{calls:,} × run.log of 10 float scalars (stops after {budget_sec} s), then read back",
+             "w1_log.py", ("write", "read"), {"calls": 200_000, "budget_sec": 300}, full_only=True),
+    Workload("W2", "code snapshot of a 3,000-file workspace: cold, unchanged, one file edited",
+             "w2_snapshot.py", ("cold", "unchanged", "edited")),
+    # --quick archives fewer runs: the peer spends ~20 s per run after the first.
+    Workload("W3", "{runs} runs × (5 checkpoints of 20 MiB sharing 16 MiB, 3 small files), scan_outputs_once",
+             "w3_outputs.py", ("sweep",), {"runs": 10}, quick_params={"runs": 4}),
+    Workload("W4", "log_dataset(save=True) of 300 MiB in 300 files, then again unchanged",
+             "w4_dataset.py", ("first", "unchanged")),
+    Workload("W5", "{images} × run.log_image of a 64x64 RGB uint8 array",
+             "w5_images.py", ("main",), {"images": 500}),
+    Workload("W6", "CLI on the W3 root: rm half of its runs, gc, export the other half, import, restore",
+             "w6_cli.py", ("main",), needs="W3"),
+]
+
+
+def select(only: list[str] | None, full: bool) -> list[Workload]:
+    """The workloads to run, in catalog order, with the workloads they need."""
+    by_id = {w.id.lower(): w for w in WORKLOADS}
+    if not only:
+        return [w for w in WORKLOADS if full or not w.full_only]
+    unknown = [name for name in only if name.lower() not in by_id]
+    if unknown:
+        known = ", ".join(w.id for w in WORKLOADS)
+        raise ValueError(f"unknown workload(s) {', '.join(unknown)}; known: {known}")
+    wanted = {name.lower() for name in only}
+    wanted |= {by_id[name].needs.lower() for name in wanted if by_id[name].needs}
+    return [w for w in WORKLOADS if w.id.lower() in wanted]
