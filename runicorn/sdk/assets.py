@@ -51,7 +51,7 @@ class RunAssets:
         if self._outputs is None:
             from .outputs import OutputsArchiver
 
-            self._outputs = OutputsArchiver(lambda: self.store, self.add_root)
+            self._outputs = OutputsArchiver(lambda: self.store, self.add_root, exclude=(self._run.storage_root,))
         return self._outputs
 
     def add_root(self, role: str, name: str, oid: ObjectId, object_type: str, **meta: Any) -> None:
@@ -175,9 +175,14 @@ class RunAssets:
             record["exists"] = False
             return
         if save and not force_save:
-            _check_limits(role, name, path, max_bytes, max_files)
+            _check_limits(role, name, path, max_bytes, max_files, self._run.storage_root)
         with StatCache(self.store.cache_dir / "stat.sqlite") as cache:
-            result = Ingester(self.store, stat_cache=cache, store_content=save).ingest(path)
+            result = Ingester(self.store, stat_cache=cache, store_content=save,
+                              accept=_outside(self._run.storage_root, path)).ingest(path)
+        if result.skipped:
+            from .snapshot import shown_list
+
+            warn_user(f"{role} {name!r}: skipped what the store cannot hold: {shown_list(result.skipped)}")
         object_type = "tree" if result.kind == "dir" else "blob"
         record["fingerprint"] = {"id": result.id.tagged, "type": object_type, "files": result.files,
                                  "bytes": result.bytes}
@@ -218,17 +223,34 @@ def _as_mapping(args: Any, what: str) -> dict:
                 continue
             if isinstance(converted, Mapping):
                 return dict(converted)
+    if callable(getattr(args, "keys", None)) and hasattr(args, "__getitem__"):  # mapping-like, not a Mapping
+        return {key: args[key] for key in args.keys()}
     if hasattr(args, "__dict__"):
         return {k: v for k, v in vars(args).items() if not k.startswith("_")}
     raise TypeError(f"{what} must be an argparse.Namespace, a dict, a dataclass or a mapping; "
                     f"got {type(args).__name__}")
 
 
-def _file_sizes(path: Path):
+def _outside(storage_root: Path, path: Path):
+    """An ``accept`` for ``Ingester`` that leaves out the storage root when it lies inside ``path``.
+
+    Otherwise a dataset folder holding the storage root (``"."`` with the default
+    ``./.runicorn``) would take in the store itself, and its fingerprint would change on every call.
+    """
+    storage = os.path.realpath(storage_root)
+    if not storage.startswith(os.path.join(os.path.realpath(path), "")):
+        return None
+    return lambda rel, entry, is_dir: not (is_dir and os.path.realpath(entry.path) == storage)
+
+
+def _file_sizes(path: Path, storage_root: Path):
     if path.is_file():
         yield path.stat().st_size
         return
-    for folder, _, names in os.walk(path):
+    storage = os.path.realpath(storage_root) if _outside(storage_root, path) is not None else None
+    for folder, dirs, names in os.walk(path):
+        if storage is not None:  # the storage root inside the folder is not part of it (see _outside)
+            dirs[:] = [d for d in dirs if os.path.realpath(os.path.join(folder, d)) != storage]
         for name in names:
             try:
                 yield os.lstat(os.path.join(folder, name)).st_size
@@ -236,10 +258,10 @@ def _file_sizes(path: Path):
                 continue
 
 
-def _check_limits(role: str, name: str, path: Path, max_bytes: int, max_files: int) -> None:
+def _check_limits(role: str, name: str, path: Path, max_bytes: int, max_files: int, storage_root: Path) -> None:
     """Refuse an oversize save before reading any content (a stat-only walk that stops early)."""
     files = total = 0
-    for size in _file_sizes(path):
+    for size in _file_sizes(path, storage_root):
         files += 1
         total += size
         if files > max_files or total > max_bytes:

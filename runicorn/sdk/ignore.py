@@ -11,7 +11,13 @@ The goal is git's own answer, ``git ls-files --cached --others --exclude-standar
 - gitignore-parser cannot know whether a path is a folder, so its directory-only
   rules are applied here to folders only;
 - files git tracks are included even when a pattern matches them (git keeps
-  tracking them), which needs the index: asked once with ``git ls-files``.
+  tracking them), which needs the index: asked once with ``git ls-files``;
+- a workspace below the top of a git work tree also takes the ``.gitignore``
+  files of the folders above it, as git does;
+- each pattern is first read the way git reads it (a UTF-8 byte order mark,
+  trailing spaces, backslash escapes, ``[^...]`` and ``[[:class:]]`` brackets, a bare
+  ``**``, malformed patterns that match nothing), because gitignore-parser's
+  translation gets these wrong or fails on them.
 Outside git, the same ``.gitignore``/``.rnignore`` rules apply without git's own files.
 Built-in excludes: ``.git``, ``__pycache__``, virtual environments (folders with
 ``pyvenv.cfg`` or ``conda-meta``), ``.env``, nested git repositories, and the
@@ -37,7 +43,7 @@ IGNORE_FILES = (".gitignore", ".rnignore")
 class _RuleGroup:
     """Consecutive rules of one source with the same polarity and folder-only flag, as one regex."""
 
-    base: str  # folder of the source, relative to the workspace ("" for the top)
+    base: str  # folder of the source, relative to the top of the work tree ("" for the top)
     regex: re.Pattern
     negation: bool
     directory_only: bool
@@ -52,25 +58,176 @@ def _core_regex(rule) -> str:
     return regex
 
 
+# POSIX bracket classes as wildmatch knows them (ASCII, as in the C locale).
+_CLASSES = {
+    "alnum": "a-zA-Z0-9", "alpha": "a-zA-Z", "blank": " \\t", "cntrl": "\\x00-\\x1f\\x7f", "digit": "0-9",
+    "graph": "!-~", "lower": "a-z", "print": " -~", "punct": "!-/:-@\\[-`{-~", "space": "\\t-\\r ",
+    "upper": "A-Z", "xdigit": "0-9A-Fa-f",
+}
+_BARE_DOUBLE_STAR = re.compile(r"/?\*{2,}/?")
+
+
+def _trim_trailing_spaces(line: str) -> str:
+    """Git's rule: trailing spaces go unless escaped with a backslash (tabs stay)."""
+    last_space = None
+    i = 0
+    while i < len(line):
+        char = line[i]
+        if char == " ":
+            if last_space is None:
+                last_space = i
+        else:
+            if char == "\\":
+                i += 1
+                if i == len(line):
+                    return line
+            last_space = None
+        i += 1
+    return line if last_space is None else line[:last_space]
+
+
+def _translate(line: str) -> tuple[str, dict[str, str]] | None:
+    """One pattern line as git reads it, in the subset gitignore-parser translates correctly.
+
+    What gitignore-parser mishandles (escapes, bracket expressions) is replaced by
+    placeholder characters, each standing for a regex fragment put back into its
+    compiled regex. Returns None for a line that matches nothing: blank, a
+    comment, or malformed (a trailing backslash or an unclosed bracket; git's
+    wildmatch matches nothing for those).
+    """
+    line = _trim_trailing_spaces(line)
+    if not line or line.startswith("#"):
+        return None
+    negation = line.startswith("!")
+    body = line[1:] if negation else line
+    free = (chr(code) for code in range(0xF0000, 0x10FFFE) if chr(code) not in line)
+    held: dict[str, str] = {}
+
+    def hold(regex: str) -> str:
+        placeholder = next(free)
+        held[placeholder] = regex
+        return placeholder
+
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if char == "\\":
+            if i + 1 == len(body):
+                return None
+            escaped = body[i + 1]
+            out.append("/" if escaped == "/" else hold(re.escape(escaped)))
+            i += 2
+        elif char == "[":
+            parsed = _bracket(body, i, hold)
+            if parsed is None:
+                return None
+            text, i = parsed
+            out.append(text)
+        else:
+            out.append(char)
+            i += 1
+    body = "".join(out)
+    if not body:
+        return None
+    if _BARE_DOUBLE_STAR.fullmatch(body):  # "**" alone matches everything; gitignore-parser fails on it
+        body = "*/" if body.endswith("/") else "*"
+    return ("!" if negation else "") + body, held
+
+
+def _bracket(body: str, start: int, hold) -> tuple[str, int] | None:
+    """A bracket expression at ``body[start]`` (wildmatch's rules) -> (its stand-in, index after it)."""
+    i = start + 1
+    negate = i < len(body) and body[i] in "!^"
+    if negate:
+        i += 1
+    items: list[str] = []
+    first = True
+    while True:
+        if i >= len(body):
+            return None
+        char = body[i]
+        if char == "]" and not first:
+            break
+        first = False
+        if char == "\\":
+            i += 1
+            if i >= len(body):
+                return None
+            char = body[i]
+            if char != "/":
+                items.append(hold(re.escape(char)))
+            i += 1
+        elif char == "[" and body.startswith(":", i + 1):
+            end = body.find("]", i + 2)
+            if end == -1:
+                return None
+            if end - 1 < i + 2 or body[end - 1] != ":":  # no ":]": an ordinary "["
+                items.append(hold(re.escape(char)))
+                i += 1
+                continue
+            regex = _CLASSES.get(body[i + 2:end - 1])
+            if regex is None:
+                return None  # an unknown class: wildmatch gives up on the pattern
+            items.append(hold(regex))
+            i = end + 1
+        elif char == "/":
+            i += 1  # a bracket never matches a slash in a path
+        elif char == "-" or char.isalnum():
+            items.append(char)
+            i += 1
+        else:
+            items.append(hold(re.escape(char)))
+            i += 1
+    i += 1  # the closing "]"
+    if negate:
+        items.append(hold("/"))  # "[!a]" matches any character but "a" and "/"
+        return "[!" + "".join(items) + "]", i
+    if not items:
+        return hold("(?!)"), i
+    return hold("(?!/)") + "[" + "".join(items) + "]", i  # nor does "[!-0]" or "[[:punct:]]"
+
+
+def _rule_from_line(line: str):
+    """(regex without end anchor, negation, directory_only) for one line, or None."""
+    translated = _translate(line)
+    if translated is None:
+        return None
+    pattern, held = translated
+    try:
+        rule = rule_from_pattern(pattern, base_path=None)
+    except (IndexError, re.error):  # what gitignore-parser cannot parse is not a rule
+        return None
+    if rule is None:
+        return None
+    regex = _core_regex(rule)
+    for placeholder, fragment in held.items():
+        regex = regex.replace(placeholder, fragment)
+    return regex, rule.negation, rule.directory_only
+
+
 def _groups_from_lines(lines: list[str], base: str) -> list[_RuleGroup]:
-    rules = [r for r in (rule_from_pattern(line.rstrip("\n"), base_path=None) for line in lines) if r]
+    rules = [r for r in map(_rule_from_line, lines) if r is not None]
     groups: list[_RuleGroup] = []
     run: list = []
     for rule in rules + [None]:
-        if run and (rule is None or (rule.negation, rule.directory_only) != (run[0].negation, run[0].directory_only)):
-            pattern = "|".join(f"(?:{_core_regex(r)})$" for r in run)
-            groups.append(_RuleGroup(base, re.compile(pattern), run[0].negation, run[0].directory_only))
+        if run and (rule is None or rule[1:] != run[0][1:]):
+            pattern = "|".join(f"(?:{regex})$" for regex, _, _ in run)
+            groups.append(_RuleGroup(base, re.compile(pattern), run[0][1], run[0][2]))
             run = []
         if rule is not None:
             run.append(rule)
     return groups
 
 
-def _read_lines(path: Path) -> list[str]:
+def _read_lines(path: Path, *, follow_symlinks: bool = True) -> list[str]:
+    if not follow_symlinks and os.path.islink(path):
+        return []  # git reads no .gitignore that is a symlink (it warns and skips it)
     try:
-        return path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
     except (OSError, UnicodeError):
         return []
+    return text.removeprefix("\ufeff").splitlines()  # git skips a UTF-8 byte order mark
 
 
 def _git_lines(workspace: Path, *args: str) -> bytes | None:
@@ -80,6 +237,14 @@ def _git_lines(workspace: Path, *args: str) -> bytes | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout if done.returncode == 0 else None
+
+
+def _work_tree_top(folder: Path) -> Path | None:
+    """The nearest folder at or above ``folder`` holding ``.git`` (a stat per level, no subprocess)."""
+    for candidate in (folder, *folder.parents):
+        if os.path.lexists(candidate / ".git"):
+            return candidate
+    return None
 
 
 class IgnoreRules:
@@ -92,7 +257,13 @@ class IgnoreRules:
         self._tracked: set[str] = set()
         self._tracked_dirs: set[str] = set()
         self._ignored_but_tracked: set[str] = set()
-        self.is_git = (self.workspace / ".git").exists()
+        # Rules are kept relative to the top of the work tree, which may be above the workspace.
+        top = _work_tree_top(self.workspace)
+        self.is_git = top is not None
+        self._top = top or self.workspace
+        inside = self.workspace.relative_to(self._top).as_posix()
+        self._inside = "" if inside == "." else inside
+        self._prefix = self._inside + "/" if self._inside else ""
         self._global: list[_RuleGroup] = self._git_global_rules() if self.is_git else []
 
     def _git_global_rules(self) -> list[_RuleGroup]:
@@ -104,8 +275,8 @@ class IgnoreRules:
             xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
             excludes_file = Path(xdg) / "git" / "ignore"
         groups += _groups_from_lines(_read_lines(excludes_file), "")
-        groups += _groups_from_lines(_read_lines(self.workspace / ".git" / "info" / "exclude"), "")
-        listed = _git_lines(self.workspace, "ls-files", "-z", "--cached")
+        groups += _groups_from_lines(_read_lines(self._info_exclude()), "")
+        listed = _git_lines(self.workspace, "ls-files", "-z", "--cached")  # paths relative to the workspace
         for name in (listed or b"").split(b"\0"):
             if name:
                 path = os.fsdecode(name)
@@ -116,26 +287,36 @@ class IgnoreRules:
                     parent = os.path.dirname(parent)
         return groups
 
-    def _rules_for(self, folder_rel: str) -> list[_RuleGroup]:
-        """All rule groups that apply inside ``folder_rel``, lowest precedence first."""
-        cached = self._groups_by_dir.get(folder_rel)
+    def _info_exclude(self) -> Path:
+        dot_git = self._top / ".git"
+        if not dot_git.is_dir():  # a linked work tree or a submodule: ".git" is a file naming the git folder
+            located = _git_lines(self.workspace, "rev-parse", "--git-path", "info/exclude")
+            if located and located.strip():
+                return self.workspace / os.fsdecode(located.strip())
+        return dot_git / "info" / "exclude"
+
+    def _rules_for(self, folder: str) -> list[_RuleGroup]:
+        """All rule groups that apply inside ``folder`` (relative to the top), lowest precedence first."""
+        cached = self._groups_by_dir.get(folder)
         if cached is not None:
             return cached
-        inherited = self._rules_for(os.path.dirname(folder_rel)) if folder_rel else self._global
+        inherited = self._rules_for(os.path.dirname(folder)) if folder else self._global
         own: list[_RuleGroup] = []
-        folder = self.workspace / folder_rel
-        for name in IGNORE_FILES:
-            own += _groups_from_lines(_read_lines(folder / name), folder_rel)
+        in_workspace = not self._inside or folder == self._inside or folder.startswith(self._prefix)
+        for name in IGNORE_FILES if in_workspace else IGNORE_FILES[:1]:  # .rnignore only inside the workspace
+            lines = _read_lines(self._top / folder / name, follow_symlinks=name != ".gitignore")
+            own += _groups_from_lines(lines, folder)
         groups = inherited + own if own else inherited
-        self._groups_by_dir[folder_rel] = groups
+        self._groups_by_dir[folder] = groups
         return groups
 
     def is_ignored(self, rel: str, is_dir: bool) -> bool:
-        """Git's verdict for one path (whose parent folders are not ignored)."""
-        for group in reversed(self._rules_for(os.path.dirname(rel))):
+        """Git's verdict for one path relative to the workspace (whose parent folders are not ignored)."""
+        path = self._prefix + rel
+        for group in reversed(self._rules_for(os.path.dirname(path))):
             if group.directory_only and not is_dir:
                 continue
-            local = rel[len(group.base) + 1:] if group.base else rel
+            local = path[len(group.base) + 1:] if group.base else path
             if group.regex.search(local):
                 return not group.negation
         return False

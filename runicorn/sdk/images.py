@@ -27,23 +27,19 @@ def encode_image(image: Any, format: str = "png", quality: int = 90) -> EncodedI
         raise ValueError(f"image format {format!r} is not supported; use one of {sorted(FORMATS)}")
     if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
         raise ValueError(f"quality must be an integer from 1 to 100, got {quality!r}")
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if isinstance(image, (bytes, bytearray, memoryview)):
-        try:
-            with Image.open(io.BytesIO(image)) as probe:
-                return EncodedImage(bytes(image), None, (probe.format or fmt).lower(), *probe.size)
-        except UnidentifiedImageError:
-            raise ValueError("image bytes are not an encoded image pillow can read (PNG, JPEG, ...)") from None
+        image = bytes(image)
+        found, width, height = _probe(io.BytesIO(image), "image bytes are not an encoded image pillow can read "
+                                                         "(PNG, JPEG, ...)")
+        return EncodedImage(image, None, (found or fmt).lower(), width, height)
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)
         if not path.is_file():
             raise FileNotFoundError(f"image file {path} does not exist")
-        try:
-            with Image.open(path) as probe:
-                return EncodedImage(None, path, (probe.format or fmt).lower(), *probe.size)
-        except UnidentifiedImageError:
-            raise ValueError(f"{path} is not an image file pillow can read") from None
+        found, width, height = _probe(path, f"{path} is not an image file pillow can read")
+        return EncodedImage(None, path, (found or fmt).lower(), width, height)
     if isinstance(image, Image.Image):
         picture = image
     else:
@@ -54,6 +50,23 @@ def encode_image(image: Any, format: str = "png", quality: int = 90) -> EncodedI
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     picture.save(buffer, format=fmt, **options)
     return EncodedImage(buffer.getvalue(), None, fmt.lower(), *picture.size)
+
+
+def _probe(source, message: str) -> tuple[str | None, int, int]:
+    """(format, width, height) of encoded image data, checked whole: a truncated file is refused now."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(source) as probe:
+            found, (width, height) = probe.format, probe.size
+            probe.verify()  # chunk checksums and completeness, without decoding the pixels
+    except PermissionError:
+        raise
+    except UnidentifiedImageError:
+        raise ValueError(message) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:  # pillow's errors for damaged data
+        raise ValueError(f"{message}: it is damaged or truncated ({exc})") from None
+    return found, width, height
 
 
 def _to_uint8_hwc(image: Any):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..store import Ingester, IngestResult, ObjectId, ObjectStore, StatCache, TreeEntry
 from ..store.trees import DIR, FILE, put_tree
+from .warn import warn_user
 
 DEFAULT_PATTERNS = (
     "*.pt", "*.pth", "*.ckpt", "*.safetensors", "*.bin", "*.h5", "*.onnx", "*.pkl", "*.joblib", "*.npz", "*.npy",
@@ -38,9 +39,11 @@ class _Seen:
 
 
 class OutputsArchiver:
-    def __init__(self, store_provider, add_root):
+    def __init__(self, store_provider, add_root, *, exclude: tuple[str | os.PathLike, ...] = ()):
         self._store_provider = store_provider  # the store is opened on first use
         self._add_root = add_root
+        # Folders never archived (the storage root: an output folder may contain it).
+        self._exclude = frozenset(os.path.realpath(p) for p in exclude)
         self._lock = threading.Lock()
         self._seen: dict[tuple[str, str], _Seen] = {}
         self._dirs: list[tuple[str, Path]] = []
@@ -50,6 +53,7 @@ class OutputsArchiver:
         self._last_tree: ObjectId | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._unstorable: set[str] = set()  # names already warned about
 
     @property
     def configured(self) -> bool:
@@ -88,7 +92,7 @@ class OutputsArchiver:
             return self._scan(final)
 
     def _scan(self, final: bool) -> dict:
-        report = {"archived": [], "pending": [], "unchanged": 0, "bytes_read": 0, "tree": None}
+        report = {"archived": [], "pending": [], "skipped": [], "unchanged": 0, "bytes_read": 0, "tree": None}
         if not self._dirs:
             return report
         store: ObjectStore = self._store_provider()
@@ -97,8 +101,11 @@ class OutputsArchiver:
         with StatCache(store.cache_dir / "stat.sqlite") as cache, store.batch():
             ingester, totals = Ingester(store, stat_cache=cache), IngestResult(id=None, kind=FILE)
             for name, folder in self._dirs:
-                for rel, path, st in _walk_files(folder):
+                for rel, path, st in _walk_files(folder, self._exclude):
                     if not self._matches(rel, os.path.basename(rel)):
+                        continue
+                    if not _storable_name(f"{name}/{rel}"):
+                        report["skipped"].append(f"{name}/{rel}")
                         continue
                     key = (name, rel)
                     seen = self._seen.get(key)
@@ -112,13 +119,21 @@ class OutputsArchiver:
                     if not final and (seen.looks < self._stable_required or not old_enough):
                         report["pending"].append(f"{name}/{rel}")
                         continue
-                    oid, _ = ingester.ingest_file(path, st, totals)
-                    seen.archived = (st.st_size, st.st_mtime_ns, oid, bool(st.st_mode & stat.S_IXUSR))
+                    oid, size = ingester.ingest_file(path, st, totals)
+                    # The tree records the bytes stored, which differ from the stat when the file grew
+                    # while it was read (the last scan takes files as they are); the next scan then
+                    # sees a size that differs from the file's and archives it again.
+                    seen.archived = (size, st.st_mtime_ns, oid, bool(st.st_mode & stat.S_IXUSR))
                     report["archived"].append(f"{name}/{rel}")
                     changed = True
             if changed:
                 self._last_tree = self._put_outputs_tree(store)
             report["bytes_read"] = totals.hashed_bytes
+        unwarned = [item for item in report["skipped"] if item not in self._unstorable]
+        if unwarned:
+            self._unstorable.update(unwarned)
+            warn_user(f"outputs skipped files whose names are not valid UTF-8 (a tree cannot hold them): "
+                      f"{', '.join(map(repr, unwarned[:10]))}")
         if changed:
             self._add_root("outputs", "outputs", self._last_tree, "tree",
                            files=sum(1 for s in self._seen.values() if s.archived))
@@ -169,7 +184,16 @@ class OutputsArchiver:
             self.scan(final=True)
 
 
-def _walk_files(folder: Path):
+def _storable_name(rel: str) -> bool:
+    """Tree names are UTF-8: a name decoded with surrogate escapes (undecodable bytes) cannot be stored."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _walk_files(folder: Path, exclude: frozenset[str] = frozenset()):
     """(relative path, absolute path, stat) of every regular file below ``folder``; links are not followed."""
     stack = [("", str(folder))]
     while stack:
@@ -186,7 +210,8 @@ def _walk_files(folder: Path):
                 continue
             rel = prefix + entry.name
             if stat.S_ISDIR(st.st_mode):
-                stack.append((rel + "/", entry.path))
+                if not exclude or os.path.realpath(entry.path) not in exclude:
+                    stack.append((rel + "/", entry.path))
             elif stat.S_ISREG(st.st_mode):
                 yield rel, entry.path, st
 

@@ -34,6 +34,12 @@ class Snapshot:
     diff_id: ObjectId | None = None
 
 
+def shown_list(items: list[str], limit: int = 10) -> str:
+    """The first items of a list for a warning, and how many more there are."""
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
 def default_workspace() -> Path:
     script = Path(sys.argv[0]).resolve().parent if sys.argv and sys.argv[0] not in ("", "-c") else Path.cwd()
     if not script.is_dir():
@@ -75,9 +81,10 @@ def snapshot_workspace(store: ObjectStore, workspace: Path, *, storage_root: Pat
         result = Ingester(store, stat_cache=cache, accept=limits).ingest(workspace)
     skipped = limits.skipped + result.skipped
     if limits.skipped:
-        shown = ", ".join(limits.skipped[:10]) + (f" and {len(limits.skipped) - 10} more" if len(limits.skipped) > 10 else "")
-        warn_user(f"code snapshot skipped large files: {shown}; pass force_snapshot=True to include them, "
-                  "or list them in .rnignore")
+        warn_user(f"code snapshot skipped large files: {shown_list(limits.skipped)}; pass force_snapshot=True "
+                  "to include them, or list them in .rnignore")
+    if result.skipped:
+        warn_user(f"code snapshot skipped what it cannot store: {shown_list(result.skipped)}")
     snapshot = Snapshot(workspace, result.id, result.files, result.bytes, result.hashed_bytes, skipped)
     if limits.rules.is_git:
         snapshot.git = git_metadata(workspace)
