@@ -36,6 +36,8 @@ class RunWriter:
         self.lock = threading.RLock()  # guards the buffers; re-entrant for a SIGTERM handler in the same thread
         self.buffers: dict[str, list] = {METRICS: [], MEDIA: [], MANIFEST: [], TEXT_LOG: []}
         self.flush_hooks: list[Callable[[], None]] = []
+        # Run before queued lines are written: publishes objects those lines name (the image batch).
+        self.before_write_hooks: list[Callable[[], None]] = []
         # Swapped-out buffers wait here, in swap order, for whoever holds _flush_lock to write them. The
         # buffer lock is never held while waiting for _flush_lock (nor the reverse), so a SIGTERM handler
         # that finishes the run while the main thread is inside run.log (holding the buffer lock) cannot
@@ -91,6 +93,8 @@ class RunWriter:
         with self._flush_lock:
             if self._closed:
                 return
+            for hook in self.before_write_hooks:
+                hook()
             while self._batches:
                 self._write(self._batches.popleft())
             for hook in self.flush_hooks:

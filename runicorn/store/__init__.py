@@ -10,12 +10,13 @@ from .gc import DEFAULT_GRACE_SECONDS, GcPlan, GcResult, Root, collect, mark
 from .ids import ObjectId, hash_bytes
 from .ingest import Ingester, IngestResult
 from .materialize import materialize_blob, materialize_tree
-from .objects import ObjectStore, StoredObject
+from .objects import Batch, ObjectStore, StoredObject
 from .statcache import StatCache
 from .trees import TreeEntry, parse_tree, read_tree, serialize_tree, walk_tree
 from .verify import VerifyReport, verify
 
 __all__ = [
+    "Batch",
     "DEFAULT_GRACE_SECONDS",
     "GcPlan",
     "GcResult",

@@ -62,7 +62,7 @@ class ObjectStore:
             self.config = write_default_config(config_path)
         else:
             raise ObjectNotFound(f"no Runicorn store at {self.root} (no config.json)")
-        self._batch = threading.local()
+        self._local = threading.local()  # .batch: the Batch of a `with store.batch()` in this thread
         self._objects_prefix = str(self.objects_dir) + os.sep
 
     # -- layout -------------------------------------------------------------
@@ -85,8 +85,8 @@ class ObjectStore:
         """True if the object exists (taking it back from the trash if gc put it there)."""
         oid = ObjectId.parse(object_id)
         path = self._object_path(oid)
-        pending = self._pending()
-        if pending is not None and oid in pending:
+        batch = self._current_batch()
+        if batch is not None and oid in batch:
             return True
         try:
             if freshen:
@@ -122,13 +122,16 @@ class ObjectStore:
 
     # -- writing ------------------------------------------------------------
 
-    def put_bytes(self, data: bytes | bytearray | memoryview) -> ObjectId:
-        """Store bytes held in memory: hashed first, so an existing object costs no temp file."""
+    def put_bytes(self, data: bytes | bytearray | memoryview, *, batch: "Batch | None" = None) -> ObjectId:
+        """Store bytes held in memory: hashed first, so an existing object costs no temp file.
+
+        With ``batch``, the object is published when that batch is committed.
+        """
         view = memoryview(data)
         oid = hash_bytes(view)
-        if self.has(oid, freshen=True):
+        if self.has(oid, freshen=True) or (batch is not None and oid in batch):
             return oid
-        return self._put_chunks([view])[0]
+        return self._put_chunks([view], batch)[0]
 
     def put_stream(self, stream: BinaryIO) -> ObjectId:
         """Store everything ``stream`` yields, in bounded memory."""
@@ -138,15 +141,15 @@ class ObjectStore:
         """Store a file's bytes (one read: hashing while copying)."""
         return self.put_file_sized(path)[0]
 
-    def put_file_sized(self, path: str | os.PathLike) -> tuple[ObjectId, int]:
+    def put_file_sized(self, path: str | os.PathLike, *, batch: "Batch | None" = None) -> tuple[ObjectId, int]:
         """Store a file and return its id with the number of bytes actually stored.
 
         The size can differ from an earlier stat when the file is being written.
         """
         with open(path, "rb", buffering=0) as stream:
-            return self._put_chunks(_read_chunks(stream))
+            return self._put_chunks(_read_chunks(stream), batch)
 
-    def _put_chunks(self, chunks) -> tuple[ObjectId, int]:
+    def _put_chunks(self, chunks, batch: "Batch | None" = None) -> tuple[ObjectId, int]:
         self.tmp_dir.mkdir(exist_ok=True)
         tmp = temp_name(self.tmp_dir)
         hasher = new_hasher()
@@ -166,18 +169,18 @@ class ObjectStore:
                 tmp.unlink()
                 return oid, size
             os.fchmod(fd, 0o444)
-            pending = self._pending()
-            if pending is not None:
-                # Made durable in the background while the batch goes on; published at its end.
-                self._batch.syncer.fsync_and_close(fd)
+            if batch is None:  # (not `batch or ...`: an empty Batch is falsy)
+                batch = self._current_batch()
+            if batch is not None:
+                # Made durable in the background while the batch goes on; published at its commit.
+                batch.add(oid, tmp, fd)  # takes over the descriptor
                 fd = -1
-                pending[oid] = tmp
                 return oid, size
             os.fsync(fd)
             os.close(fd)
             fd = -1
             self._publish(tmp, oid)
-            fsync_dir(self.path_for(oid).parent)
+            fsync_dir(self._object_path(oid).rpartition("/")[0])
             return oid, size
         except BaseException:
             if fd >= 0:
@@ -201,36 +204,34 @@ class ObjectStore:
             os.utime(final)  # another writer published the same bytes first
         tmp.unlink()
 
-    def _pending(self) -> dict | None:
-        return getattr(self._batch, "pending", None)
+    def _current_batch(self) -> "Batch | None":
+        return getattr(self._local, "batch", None)
+
+    def new_batch(self) -> "Batch":
+        """A batch to hold for a while (a run's images); commit it before naming its objects."""
+        return Batch(self)
 
     @contextlib.contextmanager
     def batch(self) -> Iterator["ObjectStore"]:
-        """Group many puts: their fsyncs overlap with the work, then all are published at the end.
+        """Group the puts of this thread in a ``Batch``, committed when the block ends.
 
-        A synchronous flush per object dominates when thousands of small files are
-        stored (a code snapshot). In a batch each temp file is fsynced by a small
-        thread pool as soon as it is written, so durability overlaps with reading
-        and hashing the next files; at the end of the batch every object is
-        linked into place and the touched fan-out folders are fsynced. Objects
-        become visible only then, each durable before its name appears.
+        Objects become visible only at the end of the block; if the block raises,
+        none of them does.
         """
-        if self._pending() is not None:  # nested: the outer batch publishes
+        if self._current_batch() is not None:  # nested: the outer batch publishes
             yield self
             return
-        self._batch.pending = pending = {}
-        self._batch.syncer = syncer = _Syncer()
+        batch = self._local.batch = Batch(self)
         try:
             yield self
-            syncer.close()
         except BaseException:
-            _discard(syncer, pending)
+            batch.discard()
             raise
         finally:
-            self._batch.pending = None
-        self._publish_batch(pending)
+            self._local.batch = None
+        batch.commit()
 
-    def _publish_batch(self, pending: dict[ObjectId, Path]) -> None:
+    def _publish_all(self, pending: dict[ObjectId, Path]) -> None:
         parents = set()
         for oid, tmp in pending.items():
             self._publish(tmp, oid)
@@ -247,9 +248,9 @@ class ObjectStore:
         """A stream over the object that raises ``CorruptObject`` at EOF if bytes do not match."""
         oid = ObjectId.parse(object_id)
         path = self.path_for(oid)
-        pending = self._pending()
-        if pending is not None and oid in pending:
-            path = pending[oid]  # put earlier in this thread's batch: readable before it is published
+        batch = self._current_batch()
+        if batch is not None and oid in batch:
+            path = batch.temp_path(oid)  # put earlier in this thread's batch: readable before it is published
         try:
             handle = open(path, "rb", buffering=0)
         except FileNotFoundError:
@@ -363,10 +364,71 @@ def _read_chunks(stream: BinaryIO) -> Iterator[memoryview]:
             yield memoryview(data)
 
 
-def _discard(syncer: "_Syncer", pending: dict[ObjectId, Path]) -> None:
-    """A failed batch: wait for its fsyncs (ignoring their errors) and remove its temp files."""
-    with contextlib.suppress(OSError):
-        syncer.close()
+class Batch:
+    """Objects written now and published together later, each durable before its name appears.
+
+    A flush per object dominates when thousands of small files are stored (a
+    code snapshot) or images arrive one by one. In a batch each temp file is
+    fsynced by a small thread pool as soon as it is written, so durability
+    overlaps with the caller's work; ``commit`` waits for those fsyncs, links
+    every object into place and fsyncs the touched fan-out folders. Until then
+    the objects are invisible to other threads and processes. Thread-safe.
+    """
+
+    def __init__(self, store: ObjectStore):
+        self._store = store
+        self._lock = threading.Lock()
+        self._pending: dict[ObjectId, Path] = {}
+        self._syncer: _Syncer | None = None
+
+    def __contains__(self, oid: str) -> bool:
+        return oid in self._pending
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def temp_path(self, oid: ObjectId) -> Path:
+        return self._pending[oid]
+
+    def add(self, oid: ObjectId, tmp: Path, fd: int) -> None:
+        """Take over a written temp file (and its open descriptor, closed after its fsync)."""
+        with self._lock:
+            if oid in self._pending:
+                os.close(fd)
+                tmp.unlink()
+                return
+            if self._syncer is None:
+                self._syncer = _Syncer()
+            self._syncer.fsync_and_close(fd)
+            self._pending[oid] = tmp
+
+    def _take(self) -> tuple[dict[ObjectId, Path], "_Syncer | None"]:
+        with self._lock:
+            taken = self._pending, self._syncer
+            self._pending, self._syncer = {}, None
+        return taken
+
+    def commit(self) -> None:
+        """Publish everything added so far; on a failed fsync nothing of it is published."""
+        pending, syncer = self._take()
+        if syncer is None:
+            return
+        try:
+            syncer.close()
+        except BaseException:
+            _remove(pending)
+            raise
+        self._store._publish_all(pending)
+
+    def discard(self) -> None:
+        pending, syncer = self._take()
+        if syncer is not None:
+            with contextlib.suppress(OSError):
+                syncer.close()
+        _remove(pending)
+
+
+def _remove(pending: dict[ObjectId, Path]) -> None:
     for tmp in pending.values():
         tmp.unlink(missing_ok=True)
 
