@@ -39,14 +39,63 @@ _VENV_MARKERS = ("pyvenv.cfg", "conda-meta")
 IGNORE_FILES = (".gitignore", ".rnignore")
 
 
+_UNANCHORED = "(^|[/])"  # how gitignore-parser starts a pattern that may match at any depth
+_ANY_NAME = "[^/]*"  # its translation of "*"
+
+
 @dataclass(frozen=True)
 class _RuleGroup:
-    """Consecutive rules of one source with the same polarity and folder-only flag, as one regex."""
+    """Consecutive rules of one source with the same polarity and folder-only flag.
+
+    Most patterns name one path component ("build", "*.pyc"): those are decided on
+    the entry's name alone, by set lookup, one ``str.endswith`` over a tuple of
+    suffixes, or one regex over the name. Only the rest (anchored or several
+    components) need a regex search over the path; a 100-line .gitignore then
+    costs microseconds per entry instead of a hundred regex searches.
+    """
 
     base: str  # folder of the source, relative to the top of the work tree ("" for the top)
-    regex: re.Pattern
     negation: bool
     directory_only: bool
+    names: frozenset[str]
+    suffixes: tuple[str, ...]
+    name_regex: re.Pattern | None
+    path_regex: re.Pattern | None
+
+    @classmethod
+    def build(cls, base: str, regexes: list[str], negation: bool, directory_only: bool) -> "_RuleGroup":
+        names, suffixes, name_patterns, path_patterns = set(), [], [], []
+        for regex in regexes:
+            core = regex[len(_UNANCHORED):] if regex.startswith(_UNANCHORED) else None
+            if core is None or "/" in core.replace("[^/]", "").replace("(?!/)", "") or ".*" in core:  # several parts
+                path_patterns.append(f"(?:{regex})$")
+            elif _is_literal(core):
+                names.add(_unescape(core))
+            elif core.startswith(_ANY_NAME) and _is_literal(core[len(_ANY_NAME):]) and core != _ANY_NAME:
+                suffixes.append(_unescape(core[len(_ANY_NAME):]))
+            else:
+                name_patterns.append(f"(?:{core})")
+        return cls(base, negation, directory_only, frozenset(names), tuple(suffixes),
+                   re.compile("|".join(name_patterns)) if name_patterns else None,
+                   re.compile("|".join(path_patterns)) if path_patterns else None)
+
+    def matches(self, local: str) -> bool:
+        name = local.rpartition("/")[2]
+        return (name in self.names or (bool(self.suffixes) and name.endswith(self.suffixes))
+                or (self.name_regex is not None and self.name_regex.fullmatch(name) is not None)
+                or (self.path_regex is not None and self.path_regex.search(local) is not None))
+
+
+_REGEX_SPECIAL = re.compile(r"\\.|[.^$*+?{}\[\]|()]")
+
+
+def _is_literal(regex: str) -> bool:
+    """True when ``regex`` matches exactly one string (only escaped characters are special)."""
+    return all(token.startswith("\\") and not token[1:].isalnum() for token in _REGEX_SPECIAL.findall(regex))
+
+
+def _unescape(regex: str) -> str:
+    return re.sub(r"\\(.)", r"\1", regex)
 
 
 def _core_regex(rule) -> str:
@@ -212,8 +261,7 @@ def _groups_from_lines(lines: list[str], base: str) -> list[_RuleGroup]:
     run: list = []
     for rule in rules + [None]:
         if run and (rule is None or rule[1:] != run[0][1:]):
-            pattern = "|".join(f"(?:{regex})$" for regex, _, _ in run)
-            groups.append(_RuleGroup(base, re.compile(pattern), run[0][1], run[0][2]))
+            groups.append(_RuleGroup.build(base, [regex for regex, _, _ in run], run[0][1], run[0][2]))
             run = []
         if rule is not None:
             run.append(rule)
@@ -317,7 +365,7 @@ class IgnoreRules:
             if group.directory_only and not is_dir:
                 continue
             local = path[len(group.base) + 1:] if group.base else path
-            if group.regex.search(local):
+            if group.matches(local):
                 return not group.negation
         return False
 

@@ -51,6 +51,8 @@ class Ingester:
         path = Path(path)
         st = os.stat(path)
         result = IngestResult(id=None, kind=DIR if stat.S_ISDIR(st.st_mode) else FILE)  # type: ignore[arg-type]
+        if self.stat_cache is not None and result.kind == DIR:
+            self.stat_cache.prefetch(os.path.abspath(path))
         with self.store.batch():
             if result.kind == DIR:
                 result.id, _ = self._ingest_dir(str(path), "", result)

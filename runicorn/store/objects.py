@@ -32,7 +32,8 @@ from .config import read_config, write_default_config
 from .ids import ObjectId, hash_bytes, new_hasher
 
 CHUNK_SIZE = 1 << 20
-_FSYNC_THREADS = 8  # concurrent fsyncs share journal commits; more threads stop helping
+_FSYNC_THREADS = 4  # concurrent fsyncs share journal commits; more threads only contend on small machines
+_FANOUT = [f"{i:02x}" for i in range(256)]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,10 @@ class ObjectStore:
         elif create:
             for folder in (self.objects_dir, self.tmp_dir, self.trash_dir, self.cache_dir):
                 folder.mkdir(parents=True, exist_ok=True)
+            # All fan-out folders up front: publishing never has to create (and fsync) one.
+            for prefix in _FANOUT:
+                (self.objects_dir / prefix).mkdir(exist_ok=True)
+            fsync_dir(self.objects_dir)
             self.config = write_default_config(config_path)
         else:
             raise ObjectNotFound(f"no Runicorn store at {self.root} (no config.json)")
@@ -147,14 +152,24 @@ class ObjectStore:
         The size can differ from an earlier stat when the file is being written.
         """
         with open(path, "rb", buffering=0) as stream:
+            if os.fstat(stream.fileno()).st_size <= CHUNK_SIZE:
+                # Small files (most of a code snapshot): hash first, so an existing object costs
+                # no temp file, and no 1 MiB buffer is allocated per file.
+                data = stream.readall()
+                if len(data) <= CHUNK_SIZE:
+                    return self.put_bytes(data, batch=batch), len(data)
+                return self._put_chunks(_chain_first(memoryview(data), stream), batch)
             return self._put_chunks(_read_chunks(stream), batch)
 
     def _put_chunks(self, chunks, batch: "Batch | None" = None) -> tuple[ObjectId, int]:
-        self.tmp_dir.mkdir(exist_ok=True)
         tmp = temp_name(self.tmp_dir)
         hasher = new_hasher()
         size = 0
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileNotFoundError:  # tmp/ removed by hand: recreate it
+            self.tmp_dir.mkdir(exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             for chunk in chunks:
                 hasher.update(chunk)
@@ -334,6 +349,12 @@ class VerifyingReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _chain_first(first: memoryview, stream: BinaryIO) -> Iterator[memoryview]:
+    """A file that grew past one chunk while being read: what was read, then the rest."""
+    yield first
+    yield from _read_chunks(stream)
 
 
 def hash_stream(stream: BinaryIO) -> tuple[ObjectId, int]:

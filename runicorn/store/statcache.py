@@ -40,6 +40,8 @@ class StatCache:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._pending: list[tuple] = []
+        self._prefetched: dict[str, tuple] = {}
+        self._prefetched_prefix: str | None = None
         self._db = self._connect()
 
     def _connect(self) -> sqlite3.Connection | None:
@@ -59,16 +61,34 @@ class StatCache:
                 return None
         return None
 
+    def prefetch(self, folder: str) -> None:
+        """Load every entry below ``folder`` with one range query instead of one query per file."""
+        if self._db is None:
+            return
+        prefix = folder.rstrip("/") + "/"
+        try:
+            rows = self._db.execute(
+                "SELECT path, dev, ino, size, mtime_ns, oid FROM files WHERE path >= ? AND path < ?",
+                (prefix, prefix[:-1] + "0"),  # "0" sorts right after "/": the range is exactly the folder
+            ).fetchall()
+        except sqlite3.Error:
+            return
+        self._prefetched = {row[0]: row[1:] for row in rows}
+        self._prefetched_prefix = prefix
+
     def lookup(self, path: str, st: os.stat_result) -> ObjectId | None:
         """The cached id for ``path`` if its stat still matches, else None."""
         if self._db is None:
             return None
-        try:
-            row = self._db.execute(
-                "SELECT dev, ino, size, mtime_ns, oid FROM files WHERE path = ?", (path,)
-            ).fetchone()
-        except sqlite3.Error:
-            return None
+        if self._prefetched_prefix is not None and path.startswith(self._prefetched_prefix):
+            row = self._prefetched.get(path)
+        else:
+            try:
+                row = self._db.execute(
+                    "SELECT dev, ino, size, mtime_ns, oid FROM files WHERE path = ?", (path,)
+                ).fetchone()
+            except sqlite3.Error:
+                return None
         if row is None or row[:4] != (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
             return None
         try:
