@@ -1,6 +1,8 @@
 """Finishing runs the script forgot to finish: at interpreter exit, on SIGTERM, after an uncaught exception.
 
 - normal exit without ``finish()`` -> ``finished``;
+- ``sys.exit(code)`` -> ``finished`` for 0 or None, else ``failed`` (an exit hook cannot see the
+  exit code, so, as W&B does, ``sys.exit`` is wrapped to remember it);
 - an uncaught exception -> ``failed`` (``KeyboardInterrupt`` -> ``interrupted``);
 - SIGTERM -> ``interrupted``, then the previous handler (default: the process dies as it would have).
 
@@ -27,6 +29,8 @@ _previous_excepthook = None
 _previous_sigterm = None
 _closing: list = []  # runs in the middle of finish()
 _deferred_sigterm = False
+_exit_code = None  # what the script passed to sys.exit, if it called it
+_original_exit = None
 
 
 def register(run) -> None:
@@ -56,7 +60,7 @@ def closing(run):
 
 
 def _install() -> None:
-    global _installed, _previous_excepthook, _previous_sigterm
+    global _installed, _previous_excepthook, _previous_sigterm, _original_exit
     if _installed:
         return
     _installed = True
@@ -65,6 +69,8 @@ def _install() -> None:
         os.register_at_fork(after_in_child=_forget_runs)
     _previous_excepthook = sys.excepthook
     sys.excepthook = _excepthook
+    _original_exit = sys.exit
+    sys.exit = _recording_exit
     if threading.current_thread() is threading.main_thread():
         try:
             _previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -95,8 +101,16 @@ def _excepthook(exc_type, exc, tb) -> None:
         _previous_excepthook(exc_type, exc, tb)
 
 
+def _recording_exit(status=None):
+    global _exit_code
+    _exit_code = status
+    _original_exit(status)
+
+
 def _at_exit() -> None:
-    if _uncaught is None:
+    if _uncaught is None and _exit_code not in (None, 0):
+        _finish_all("failed", SystemExit(_exit_code))
+    elif _uncaught is None:
         _finish_all("finished")
     elif isinstance(_uncaught, KeyboardInterrupt):
         _finish_all("interrupted", _uncaught)

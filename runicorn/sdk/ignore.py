@@ -55,6 +55,7 @@ class _RuleGroup:
     """
 
     base: str  # folder of the source, relative to the top of the work tree ("" for the top)
+    from_rnignore: bool  # a .rnignore rule: it excludes tracked files too
     negation: bool
     directory_only: bool
     names: frozenset[str]
@@ -63,7 +64,8 @@ class _RuleGroup:
     path_regex: re.Pattern | None
 
     @classmethod
-    def build(cls, base: str, regexes: list[str], negation: bool, directory_only: bool) -> "_RuleGroup":
+    def build(cls, base: str, from_rnignore: bool, regexes: list[str], negation: bool,
+              directory_only: bool) -> "_RuleGroup":
         names, suffixes, name_patterns, path_patterns = set(), [], [], []
         for regex in regexes:
             core = regex[len(_UNANCHORED):] if regex.startswith(_UNANCHORED) else None
@@ -75,7 +77,7 @@ class _RuleGroup:
                 suffixes.append(_unescape(core[len(_ANY_NAME):]))
             else:
                 name_patterns.append(f"(?:{core})")
-        return cls(base, negation, directory_only, frozenset(names), tuple(suffixes),
+        return cls(base, from_rnignore, negation, directory_only, frozenset(names), tuple(suffixes),
                    re.compile("|".join(name_patterns)) if name_patterns else None,
                    re.compile("|".join(path_patterns)) if path_patterns else None)
 
@@ -255,13 +257,14 @@ def _rule_from_line(line: str):
     return regex, rule.negation, rule.directory_only
 
 
-def _groups_from_lines(lines: list[str], base: str) -> list[_RuleGroup]:
+def _groups_from_lines(lines: list[str], base: str, *, from_rnignore: bool = False) -> list[_RuleGroup]:
     rules = [r for r in map(_rule_from_line, lines) if r is not None]
     groups: list[_RuleGroup] = []
     run: list = []
     for rule in rules + [None]:
         if run and (rule is None or rule[1:] != run[0][1:]):
-            groups.append(_RuleGroup.build(base, [regex for regex, _, _ in run], run[0][1], run[0][2]))
+            groups.append(_RuleGroup.build(base, from_rnignore, [regex for regex, _, _ in run], run[0][1],
+                                           run[0][2]))
             run = []
         if rule is not None:
             run.append(rule)
@@ -353,21 +356,21 @@ class IgnoreRules:
         in_workspace = not self._inside or folder == self._inside or folder.startswith(self._prefix)
         for name in IGNORE_FILES if in_workspace else IGNORE_FILES[:1]:  # .rnignore only inside the workspace
             lines = _read_lines(self._top / folder / name, follow_symlinks=name != ".gitignore")
-            own += _groups_from_lines(lines, folder)
+            own += _groups_from_lines(lines, folder, from_rnignore=name == ".rnignore")
         groups = inherited + own if own else inherited
         self._groups_by_dir[folder] = groups
         return groups
 
-    def is_ignored(self, rel: str, is_dir: bool) -> bool:
-        """Git's verdict for one path relative to the workspace (whose parent folders are not ignored)."""
+    def _deciding_rule(self, rel: str, is_dir: bool) -> _RuleGroup | None:
+        """The last matching rule group for a path relative to the workspace (git: the last match decides)."""
         path = self._prefix + rel
         for group in reversed(self._rules_for(os.path.dirname(path))):
             if group.directory_only and not is_dir:
                 continue
             local = path[len(group.base) + 1:] if group.base else path
             if group.matches(local):
-                return not group.negation
-        return False
+                return group
+        return None
 
     def __call__(self, rel: str, entry: os.DirEntry, is_dir: bool) -> bool:
         name = entry.name
@@ -375,6 +378,9 @@ class IgnoreRules:
             return False
         if is_dir and (self._is_environment_or_repo(entry.path) or os.path.realpath(entry.path) in self._excluded):
             return False
+        rule = self._deciding_rule(rel, is_dir)
+        if rule is not None and rule.from_rnignore and not rule.negation:
+            return False  # .rnignore leaves it out of snapshots even when git tracks it
         parent = os.path.dirname(rel)
         if parent in self._ignored_but_tracked:
             # Inside an ignored folder git still holds tracked files: take only those.
@@ -382,7 +388,7 @@ class IgnoreRules:
                 self._ignored_but_tracked.add(rel)
                 return True
             return rel in self._tracked
-        if not self.is_ignored(rel, is_dir):
+        if rule is None or rule.negation:
             return True
         if is_dir and rel in self._tracked_dirs:
             self._ignored_but_tracked.add(rel)

@@ -53,6 +53,7 @@ class OutputsArchiver:
         self._last_tree: ObjectId | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._warned_missing: set[Path] = set()
         self._unstorable: set[str] = set()  # names already warned about
 
     @property
@@ -75,6 +76,9 @@ class OutputsArchiver:
             self._dirs = []
             for folder in output_dirs:
                 path = Path(folder).resolve()
+                if not path.is_dir() and path not in self._warned_missing:
+                    self._warned_missing.add(path)
+                    warn_user(f"output folder {path} does not exist (yet); it is scanned once it appears")
                 base = path.name or "outputs"
                 names[base] = names.get(base, 0) + 1
                 self._dirs.append((base if names[base] == 1 else f"{base}-{names[base]}", path))
@@ -163,11 +167,14 @@ class OutputsArchiver:
         self._thread.start()
 
     def _watch_loop(self, interval: float) -> None:
+        reported: set[str] = set()
         while not self._stop.wait(interval):
             try:
                 self.scan()
-            except OSError:
-                pass  # a vanished folder or a full disk: try again next time, training goes on
+            except Exception as exc:  # a vanished folder, a full disk...: try again next time, training goes on
+                if type(exc).__name__ not in reported:
+                    reported.add(type(exc).__name__)
+                    warn_user(f"outputs watcher: a scan failed ({type(exc).__name__}: {exc}); it keeps trying")
 
     def stop(self) -> None:
         thread = self._thread

@@ -24,7 +24,7 @@ from ..runfolder import (CONFIG, IDENTITY, METRICS, PRIMARY_METRIC, RESERVED_KEY
                          STATUS, SUMMARY, TEXT_LOG, iter_run_folders, new_run_id, read_json,
                          run_folder, touch_heartbeat, validate_path, validate_run_id, write_json)
 from ..storage import StorageRoot
-from ..timeline import TimelineEncoder, last_step
+from ..timeline import TimelineEncoder, last_step, read_rows
 from . import exithooks
 from .console import TQDM_MODES, ConsoleCapture
 from .warn import warn_user
@@ -159,15 +159,24 @@ class Run:
                                "resumed_at": []}
 
     def _open_existing(self, run_id: str, path: str | None) -> None:
-        matches = [f for f in iter_run_folders(self.runs_dir, path) if f.name == run_id]
+        matches = [f for f in iter_run_folders(self.runs_dir) if f.name == run_id]
         if not matches:
             raise RunNotFound(f"cannot resume run {run_id!r}: no such run under {self.runs_dir}")
         self.run_dir = matches[0]
         identity = read_json(self.run_dir / IDENTITY) or {}
+        if path is not None and validate_path(path) != identity.get("path"):
+            raise ValueError(f"run {run_id!r} is under path {identity.get('path')!r}, not {path!r}; "
+                             "pass its path or omit path to resume it")
         self.id = run_id
         self.path = identity.get("path") or validate_path(path)
-        self.alias = self.alias if self.alias is not None else identity.get("alias")
-        self.tags = self.tags or identity.get("tags") or []
+        if (self.alias is not None and self.alias != identity.get("alias")) or (
+                self.tags and self.tags != identity.get("tags")):
+            # A new alias or tags given on resume are the run's from now on: ls and the viewer show them.
+            identity.update(alias=self.alias if self.alias is not None else identity.get("alias"),
+                            tags=self.tags or identity.get("tags") or [])
+            write_json(self.run_dir / IDENTITY, identity)
+        self.alias = identity.get("alias")
+        self.tags = list(identity.get("tags") or [])
         self._step = last_step(self.run_dir / METRICS) or 0
         self._summary = read_json(self.run_dir / SUMMARY) or {}
         self._config = read_json(self.run_dir / CONFIG) or self._config
@@ -247,8 +256,15 @@ class Run:
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
         with self._lock:
-            keep = self._primary if self._primary and (self._primary.name, self._primary.mode) == (metric_name, mode) else None
-            self._primary = keep or PrimaryMetric(metric_name, mode)
+            current = self._primary
+            if current is not None and (current.name, current.mode) == (metric_name, mode):
+                return
+            self._primary = primary = PrimaryMetric(metric_name, mode)
+        # Rows logged before this call count too (new rows are offered live meanwhile; offering twice is harmless).
+        self._writer.flush()
+        for row in read_rows(self.run_dir / METRICS, [metric_name]):
+            if metric_name in row:
+                primary.offer(row[metric_name], row["_step"])
         self._persist_primary_metric()
 
     def _persist_primary_metric(self) -> None:
@@ -362,11 +378,17 @@ class Run:
             finally:
                 if self._console is not None:
                     self._console.stop()
-                self._writer.close()
                 self._status_record.update(status=status, ended_at=time.time())
                 if error is not None:
                     self._status_record["error"] = {"type": type(error).__name__, "message": str(error)[:2000]}
-                write_json(self.run_dir / STATUS, self._status_record)
+                try:
+                    self._writer.close()
+                    write_json(self.run_dir / STATUS, self._status_record)
+                except FileNotFoundError:
+                    if self.run_dir.exists():
+                        raise
+                    warn_user(f"run {self.id}: its folder {self.run_dir} was deleted while the run was live "
+                              "(runicorn rm --force?); what it logged since is lost")
                 exithooks.unregister(self)
                 if _active_run is self:
                     _active_run = None

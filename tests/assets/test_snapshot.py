@@ -143,6 +143,16 @@ def test_rnignore_has_gitignore_syntax_and_comes_after_gitignore(git_repo, stora
     }
 
 
+def test_rnignore_leaves_out_files_git_tracks(git_repo, storage):
+    repo = git_repo().write({"train.py": "x", "big/weights.bin": "w", "notes.txt": "n", "keep/me.txt": "k"})
+    repo.commit()
+    repo.write({".gitignore": "notes.txt\n", ".rnignore": "big/\n*.txt\n!keep/me.txt\n"})
+    run = snapshot_run(repo.root)
+    # git still lists the tracked notes.txt (ignored after the commit) and big/: .rnignore wins for snapshots
+    assert {"notes.txt", "big/weights.bin"} <= repo.ls_files()
+    assert code_paths(run, storage) == {".gitignore", ".rnignore", "train.py", "keep/me.txt"}
+
+
 def test_non_git_folders_get_gitignore_and_rnignore_rules(tmp_path, storage):
     workspace = make_files(tmp_path / "plain", {
         ".gitignore": "*.log\nbuild/\n!keep.log\n",
