@@ -50,6 +50,8 @@ class TimelineEncoder:
 
     def __init__(self, next_schema_id: int = 0, stage: str | None = None):
         self._schemas: dict[tuple, tuple[int, struct.Struct]] = {}
+        self._last_key: tuple | None = None
+        self._last_layout: tuple | None = None
         self._next_id = next_schema_id
         self._stage = stage
 
@@ -107,9 +109,12 @@ class TimelineEncoder:
 
     def _layout(self, values: dict):
         key = (tuple(values), tuple(map(type, values.values())))
+        if key == self._last_key:  # consecutive rows almost always share a schema: skip the hashing
+            return self._last_layout
         known = self._schemas.get(key)
         if known is not None:
-            return known[0], known[1], None
+            self._last_key, self._last_layout = key, (known[0], known[1], None)
+            return self._last_layout
         codes = []
         for value_type in key[1]:
             code = _TYPE_CODES.get(value_type)

@@ -29,7 +29,7 @@ from . import exithooks
 from .console import TQDM_MODES, ConsoleCapture
 from .warn import warn_user
 from .values import PLAIN_TYPES, coerce_scalar, coerce_step, jsonable
-from .writer import MAX_BUFFERED_ROWS, RunWriter
+from .writer import MAX_BUFFERED_ROWS, WAKE_ROWS, RunWriter
 
 STATUS_ALIASES = {
     "finished": "finished", "completed": "finished", "complete": "finished", "success": "finished",
@@ -219,7 +219,9 @@ class Run:
             primary = self._primary
             if primary is not None and primary.name in row:
                 primary.offer(row[primary.name], current)
-            if len(rows) >= MAX_BUFFERED_ROWS:
+            if len(rows) == WAKE_ROWS:
+                self._writer.wake()
+            elif len(rows) >= MAX_BUFFERED_ROWS:
                 self._writer.wait_for_room()
 
     # -- text ----------------------------------------------------------------

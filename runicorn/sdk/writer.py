@@ -26,6 +26,7 @@ from ..timeline import TimelineEncoder
 
 FLUSH_INTERVAL_SECONDS = 0.5
 MAX_BUFFERED_ROWS = 25_000
+WAKE_ROWS = 4_096  # this many buffered rows wake the thread early, so finish() finds only a short tail
 _JSON_LINE_FILES = (MEDIA, MANIFEST)  # TEXT_LOG lines are already text; METRICS is binary
 
 
@@ -56,6 +57,9 @@ class RunWriter:
     def append(self, name: str, record) -> None:
         with self.lock:
             self.buffers[name].append(record)
+
+    def wake(self) -> None:
+        self._wake.set()
 
     def wait_for_room(self) -> None:
         """Backpressure for ``run.log``, called with ``lock`` held once MAX_BUFFERED_ROWS rows wait.
