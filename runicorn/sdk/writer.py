@@ -8,7 +8,8 @@ most the last flush interval.
 A script that logs faster than this thread can encode (a tight loop) would
 otherwise pile up rows without bound, in memory and in what a kill loses: once
 ``MAX_BUFFERED_ROWS`` timeline rows wait, ``run.log`` wakes the thread and waits
-until it has taken them (backpressure).
+until it has taken them (backpressure). At most twice that many rows are in
+memory: the buffer, and the batch the thread is encoding.
 """
 
 from __future__ import annotations

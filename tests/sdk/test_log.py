@@ -341,7 +341,8 @@ def test_a_tight_logging_loop_is_written_while_it_runs_and_memory_stays_bounded(
         if i % 1000 == 0:
             high_water = max(high_water, len(run._writer.buffers["timeline.bin"]))
     assert high_water <= MAX_BUFFERED_ROWS
-    # most rows reached the file before finish
-    assert len(read_rows(run.run_dir / "timeline.bin")) >= total - MAX_BUFFERED_ROWS
+    # Most rows reached the file before finish: what is not there yet is at most the buffer (bounded by
+    # backpressure) plus the batch the writer thread is encoding (taken from a buffer under the same bound).
+    assert len(read_rows(run.run_dir / "timeline.bin")) >= total - 2 * MAX_BUFFERED_ROWS
     rows = logged(run)
     assert [row["a"] for row in rows] == list(range(total))
