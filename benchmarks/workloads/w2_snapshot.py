@@ -107,13 +107,18 @@ def compare_with_git(side: str, run, workspace: Path) -> str:
 
 
 def snapshot_file_set(side: str, run) -> set[str] | None:
-    """Relative paths of the files the run's code snapshot holds; None if unknown.
+    """Relative paths of the files (and symlinks, which git lists too) the run's code snapshot holds.
 
-    HOOK for our side: return the file list of the run's code tree once the
-    read API exposes it. The peer stores a zip named code_snapshot.zip in the run folder.
+    Ours: the code tree named by the run's manifest, read through the read API and the store.
+    The peer stores a zip named code_snapshot.zip in the run folder.
     """
     if side == "ours":
-        return None
+        import runicorn as rn
+        from runicorn.store import walk_tree
+
+        api = rn.Api(run.storage_root)
+        code = api.run(run.id).latest_asset("code")
+        return {path for path, entry in walk_tree(api.store, code["id"]) if entry.kind != "dir"}
     with zipfile.ZipFile(Path(run.run_dir) / "code_snapshot.zip") as archive:
         return {name for name in archive.namelist() if not name.endswith("/")}
 
