@@ -197,15 +197,21 @@ def read_members(bundle: Path) -> list[tuple[tarfile.TarInfo, bytes | None]]:
         return [(m, tar.extractfile(m).read() if m.isreg() else None) for m in tar.getmembers()]
 
 
-def write_members(bundle: Path, members) -> Path:
-    """Write a tar by hand from ``(TarInfo, bytes or None)`` pairs (sizes are set from the bytes)."""
-    with tarfile.open(bundle, "w", format=tarfile.PAX_FORMAT) as tar:
+def tar_bytes(members) -> bytes:
+    """A tar made by hand from ``(TarInfo, bytes or None)`` pairs (sizes are set from the bytes)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for info, data in members:
             if data is not None:
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
             else:
                 tar.addfile(info)
+    return buffer.getvalue()
+
+
+def write_members(bundle: Path, members) -> Path:
+    bundle.write_bytes(tar_bytes(members))
     return bundle
 
 

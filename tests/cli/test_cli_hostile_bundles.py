@@ -14,7 +14,8 @@ import tarfile
 import pytest
 
 import runicorn as rn
-from cli_support import RUN_A, RUN_B, Invoker, disk_state, header_bytes, read_members, regular, write_members
+from cli_support import (RUN_A, RUN_B, Invoker, disk_state, header_bytes, read_members, regular, tar_bytes,
+                         write_members)
 
 EVIL = "runicorn-evil-file"
 
@@ -82,142 +83,130 @@ def run_file(run_id, name, members):
 # -- the bundles: each returns the bytes of the bundle file --------------------------------------------------
 
 
-def _tar(members) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for info, data in members:
-            if data is not None:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-            else:
-                tar.addfile(info)
-    return buffer.getvalue()
-
-
 def dotdot(m, tmp):
-    return _tar(insert_after_header(m, regular(f"../{EVIL}", b"x")))
+    return tar_bytes(insert_after_header(m, regular(f"../{EVIL}", b"x")))
 
 
 def absolute(m, tmp):
-    return _tar(insert_after_header(m, regular(f"{tmp}/{EVIL}", b"x")))
+    return tar_bytes(insert_after_header(m, regular(f"{tmp}/{EVIL}", b"x")))
 
 
 def runs_dotdot(m, tmp):
-    return _tar(insert_after_header(m, regular(f"runs/../../{EVIL}", b"x")))
+    return tar_bytes(insert_after_header(m, regular(f"runs/../../{EVIL}", b"x")))
 
 
 def runs_dotdot_in_run_path(m, tmp):
-    return _tar(insert_after_header(m, regular(f"runs/cv/../../../{EVIL}/{RUN_A}/run.json", b"{}")))
+    return tar_bytes(insert_after_header(m, regular(f"runs/cv/../../../{EVIL}/{RUN_A}/run.json", b"{}")))
 
 
 def pax_path_override(m, tmp):
     info, data = regular("runs/harmless", b"x")
     info.pax_headers = {"path": f"../{EVIL}"}
-    return _tar(insert_after_header(m, (info, data)))
+    return tar_bytes(insert_after_header(m, (info, data)))
 
 
 def symlink(m, tmp):
     name = m[run_file(RUN_A, "timeline.bin", m)][0].name
     m = [x for x in m if x[0].name != name]
-    return _tar(insert_after_header(m, special(name, tarfile.SYMTYPE, linkname=f"../../../../../../{EVIL}")))
+    return tar_bytes(insert_after_header(m, special(name, tarfile.SYMTYPE, linkname=f"../../../../../../{EVIL}")))
 
 
 def hardlink(m, tmp):
     name = m[run_file(RUN_A, "summary.json", m)][0].name
     m = [x for x in m if x[0].name != name]
-    return _tar(insert_after_header(m, special(name, tarfile.LNKTYPE, linkname="runicorn-bundle.json")))
+    return tar_bytes(insert_after_header(m, special(name, tarfile.LNKTYPE, linkname="runicorn-bundle.json")))
 
 
 def fifo(m, tmp):
-    return _tar(insert_after_header(m, special(f"runs/cv/resnet/baseline/{RUN_A}/heartbeat.fifo", tarfile.FIFOTYPE)))
+    return tar_bytes(insert_after_header(m, special(f"runs/cv/resnet/baseline/{RUN_A}/heartbeat.fifo", tarfile.FIFOTYPE)))
 
 
 def device(m, tmp):
-    return _tar(insert_after_header(m, special(f"objects/aa/{'a' * 62}", tarfile.CHRTYPE, devmajor=1, devminor=3)))
+    return tar_bytes(insert_after_header(m, special(f"objects/aa/{'a' * 62}", tarfile.CHRTYPE, devmajor=1, devminor=3)))
 
 
 def directory(m, tmp):
-    return _tar(insert_after_header(m, special("runs/cv", tarfile.DIRTYPE, mode=0o755)))
+    return tar_bytes(insert_after_header(m, special("runs/cv", tarfile.DIRTYPE, mode=0o755)))
 
 
 def wrong_hash(m, tmp):
     index, (info, data) = object_members(m)[0]
     m[index] = (info, bytes([data[0] ^ 1]) + data[1:] if data else b"not empty")
-    return _tar(m)
+    return tar_bytes(m)
 
 
 def non_hex_name(m, tmp):
-    return _tar(m + [regular(f"objects/zz/{'g' * 62}", b"x")])
+    return tar_bytes(m + [regular(f"objects/zz/{'g' * 62}", b"x")])
 
 
 def wrong_fanout(m, tmp):
     index, (info, data) = object_members(m)[0]
     oid = info.name.replace("objects/", "").replace("/", "")
     m[index] = (tarfile.TarInfo(f"objects/{oid[:3]}/{oid[3:]}"), data)
-    return _tar(m)
+    return tar_bytes(m)
 
 
 def truncated_half(m, tmp):
-    data = _tar(m)
+    data = tar_bytes(m)
     return data[: len(data) // 2]
 
 
 def truncated_in_last_object(m, tmp):
-    data = _tar(m)
+    data = tar_bytes(m)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         last = [x for x in tar.getmembers() if x.name.startswith("objects/") and x.size > 100][-1]
     return data[: last.offset_data + last.size // 2]
 
 
 def missing_header(m, tmp):
-    return _tar(m[1:])
+    return tar_bytes(m[1:])
 
 
 def header_not_first(m, tmp):
-    return _tar([m[1], m[0], *m[2:]])
+    return tar_bytes([m[1], m[0], *m[2:]])
 
 
 def header_other_version(m, tmp):
     header = json.loads(m[0][1])
     header["version"] = 2
-    return _tar([(m[0][0], json.dumps(header).encode()), *m[1:]])
+    return tar_bytes([(m[0][0], json.dumps(header).encode()), *m[1:]])
 
 
 def header_not_json(m, tmp):
-    return _tar([(m[0][0], b"{this is not json"), *m[1:]])
+    return tar_bytes([(m[0][0], b"{this is not json"), *m[1:]])
 
 
 def header_other_format(m, tmp):
-    return _tar([(m[0][0], header_bytes([], format="tarball")), *m[1:]])
+    return tar_bytes([(m[0][0], header_bytes([], format="tarball")), *m[1:]])
 
 
 def header_unsafe_run_path(m, tmp):
     header = json.loads(m[0][1])
     header["runs"].append({"id": "20250101_000000_000000", "path": "../../etc"})
-    return _tar([(m[0][0], json.dumps(header).encode()), *m[1:]])
+    return tar_bytes([(m[0][0], json.dumps(header).encode()), *m[1:]])
 
 
 def unknown_run_file(m, tmp):
-    return _tar(m + [regular(f"runs/cv/resnet/baseline/{RUN_A}/evil.sh", b"#!/bin/sh\nrm -rf /\n")])
+    return tar_bytes(m + [regular(f"runs/cv/resnet/baseline/{RUN_A}/evil.sh", b"#!/bin/sh\nrm -rf /\n")])
 
 
 def run_not_in_header(m, tmp):
-    return _tar(m + [regular("runs/other/20250101_000000_ffffff/run.json", b"{}")])
+    return tar_bytes(m + [regular("runs/other/20250101_000000_ffffff/run.json", b"{}")])
 
 
 def run_without_identity(m, tmp):
     name = m[run_file(RUN_B, "run.json", m)][0].name
-    return _tar([x for x in m if x[0].name != name])
+    return tar_bytes([x for x in m if x[0].name != name])
 
 
 def duplicate_run_file(m, tmp):
-    return _tar(m + [m[run_file(RUN_A, "summary.json", m)]])
+    return tar_bytes(m + [m[run_file(RUN_A, "summary.json", m)]])
 
 
 def missing_object(m, tmp):
     named = manifest_object_ids(m)
     index = next(i for i, (info, _) in object_members(m) if info.name.replace("objects/", "").replace("/", "") in named)
-    return _tar(m[:index] + m[index + 1:])
+    return tar_bytes(m[:index] + m[index + 1:])
 
 
 def missing_tree_child(m, tmp):
@@ -225,7 +214,7 @@ def missing_tree_child(m, tmp):
     named = manifest_object_ids(m)
     index = next(i for i, (info, _) in object_members(m)
                  if info.name.replace("objects/", "").replace("/", "") not in named)
-    return _tar(m[:index] + m[index + 1:])
+    return tar_bytes(m[:index] + m[index + 1:])
 
 
 def garbage(m, tmp):
@@ -237,7 +226,7 @@ def empty(m, tmp):
 
 
 def only_header(m, tmp):
-    return _tar(m[:1])
+    return tar_bytes(m[:1])
 
 
 CASES = {
@@ -260,12 +249,12 @@ def duplicate_run_id(m, tmp):
     header["runs"].append({"id": RUN_A, "path": "cv/elsewhere"})
     copies = [(regular(info.name.replace("cv/resnet/baseline", "cv/elsewhere"), data)) for info, data in m
               if f"/{RUN_A}/" in info.name]
-    return _tar([(m[0][0], json.dumps(header).encode()), *m[1:], *copies])
+    return tar_bytes([(m[0][0], json.dumps(header).encode()), *m[1:], *copies])
 
 
 def garbage_after_a_member(m, tmp):
     """tarfile stops quietly at a header that does not parse; the bundle must not import what came before."""
-    data = _tar(m)
+    data = tar_bytes(m)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         last = tar.getmembers()[-1]
     end = last.offset_data + -(-last.size // 512) * 512

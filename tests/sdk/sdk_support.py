@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import time
@@ -70,3 +71,15 @@ def only_run(api: rn.Api) -> rn.RunView:
 
 
 TIMESTAMP = r"\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}\] "
+
+
+def sigterm_and_wait(proc: subprocess.Popen, timeout: float = 15.0) -> str:
+    """Send SIGTERM and wait for the process (killed if it hangs, so a deadlock fails the test); its stdout."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    return out or ""

@@ -16,7 +16,7 @@ import pytest
 import runicorn as rn
 from runicorn.errors import RunExists, RunNotFound
 from runicorn.runfolder import HEARTBEAT, HEARTBEAT_STALE_SECONDS, STATUS, effective_status, read_json
-from sdk_support import only_run, read_line, wait_until
+from sdk_support import only_run, read_line, sigterm_and_wait, wait_until
 
 PRELUDE = """\
 import os, signal, sys, time
@@ -153,8 +153,7 @@ time.sleep(30)
 print("not reached", flush=True)
 """).start()
     assert read_line(proc) == "ready"
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=15)
+    out = sigterm_and_wait(proc)
     assert proc.returncode == -signal.SIGTERM
     assert "not reached" not in out
     view = only_run(api)
@@ -178,8 +177,7 @@ print("ready", flush=True)
 time.sleep(30)
 """).start()
     assert read_line(proc) == "ready"
-    proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=15)
+    sigterm_and_wait(proc)
     assert proc.returncode == 7
     assert marker.exists()
     assert only_run(api).status == "interrupted"
@@ -199,12 +197,7 @@ while True:
         proc = code.start()
         assert read_line(proc) == "ready"
         time.sleep(delay)
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=15)
-        except Exception:
-            proc.kill()
-            raise
+        sigterm_and_wait(proc)
         assert proc.returncode == -signal.SIGTERM
     views = api.runs()
     assert len(views) == 3
@@ -226,12 +219,7 @@ with run._lock:
 """).start()
     assert read_line(proc) == "ready"
     time.sleep(0.7)  # past a flush interval: the writer thread is now waiting for the lock
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.communicate(timeout=15)
-    except Exception:
-        proc.kill()
-        raise
+    sigterm_and_wait(proc)
     assert proc.returncode == -signal.SIGTERM
     view = only_run(api)
     assert view.status == "interrupted" and steps(view) == [1]
@@ -249,8 +237,7 @@ time.sleep(30)
 """).start()
     assert read_line(proc) == "finishing"
     time.sleep(0.2)  # inside finish() now
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=15)
+    out = sigterm_and_wait(proc)
     assert proc.returncode == -signal.SIGTERM
     assert "finish returned" not in out, "the signal took effect as soon as finish was done"
     view = only_run(api)
