@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-from .errors import AmbiguousRunId, RunNotFound
+from .errors import AmbiguousRunId, RunicornError, RunNotFound
 from .runfolder import (CONFIG, ENVIRONMENT, IDENTITY, MANIFEST, MEDIA, METRICS, PRIMARY_METRIC, STATUS, SUMMARY,
                         TEXT_LOG, effective_status, iter_run_folders, read_json, read_jsonl)
 from .storage import StorageRoot
@@ -167,6 +167,10 @@ class Api:
 
     @property
     def store(self):
+        """The root's object store. Reading never creates one: a mistyped root is an error, not a new folder."""
+        if not self.storage.exists():
+            raise RunicornError(f"no Runicorn storage root at {self.root} (it has no runs/ and no store/): "
+                                "check --storage, $RUNICORN_DIR or `runicorn config`")
         return self.storage.store
 
     def _views(self, path: str | None = None) -> list[RunView]:

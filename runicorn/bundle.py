@@ -138,7 +138,7 @@ def import_bundle(api: Api, bundle_path: str | os.PathLike,
         raise BundleError(f"bundle {bundle_path} does not exist or is not a file")
     report = BundleReport(bundle_bytes=bundle_path.stat().st_size)
     staging = _Staging(api.storage.runs_dir)
-    store = api.store
+    store = api.storage.store  # importing into a new root creates it
     try:
         with store.batch():
             runs = _read_members(bundle_path, store, staging, report, progress)

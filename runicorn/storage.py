@@ -53,13 +53,18 @@ class StorageRoot:
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = resolve_storage_root(root)
         self.runs_dir = self.root / "runs"
+        self.store_dir = self.root / "store"
         self._store: ObjectStore | None = None
 
     @property
     def store(self) -> ObjectStore:
         if self._store is None:
-            self._store = ObjectStore(self.root / "store")
+            self._store = ObjectStore(self.store_dir)
         return self._store
+
+    def exists(self) -> bool:
+        """Whether anything was ever stored here (a run or the object store)."""
+        return self.runs_dir.is_dir() or self.store_dir.is_dir()
 
     def __repr__(self) -> str:
         return f"StorageRoot({str(self.root)!r})"

@@ -120,3 +120,13 @@ def test_without_storage_or_config_the_root_is_dot_runicorn(monkeypatch, tmp_pat
     assert f"in effect     {tmp_path / '.runicorn'}" in run_plain("config").stdout
     assert "no runs under" in run_plain("ls").stdout
     assert not os.path.exists(tmp_path / ".runicorn" / "runs")
+
+
+@pytest.mark.parametrize("command", [["du"], ["verify"], ["gc", "--dry-run"], ["gc"], ["export", "--path", "cv", "-o", "x.rnb"]])
+def test_store_commands_on_a_folder_that_is_not_a_storage_root_fail_and_create_nothing(invoke, tmp_path, command):
+    mistyped = tmp_path / "not-a-root"
+    mistyped.mkdir()
+    (mistyped / "notes.txt").write_text("mine\n")
+    result = invoke(*command, storage=mistyped, expect=1)
+    assert f"no Runicorn storage root at {mistyped}" in result.stderr and "--storage" in result.stderr
+    assert sorted(p.name for p in mistyped.iterdir()) == ["notes.txt"]
