@@ -24,7 +24,12 @@ def fsync_dir(path: str | os.PathLike) -> None:
 
 def temp_name(directory: str | os.PathLike, stem: str = "") -> Path:
     """A unique name for a temp file; the dot prefix keeps it out of every listing."""
-    return Path(directory) / f".{stem}{secrets.token_hex(8)}.tmp"
+    return Path(directory) / temp_leaf(stem)
+
+
+def temp_leaf(stem: str = "") -> str:
+    """The file name part of ``temp_name``, for hot paths that join strings instead of paths."""
+    return f".{stem}{secrets.token_hex(8)}.tmp"
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, durable: bool = True, mode: int = 0o644) -> None:

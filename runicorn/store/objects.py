@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from ..errors import CorruptObject, ObjectNotFound
-from .atomic import fsync_dir, temp_name
+from .atomic import fsync_dir, temp_leaf
 from .config import read_config, write_default_config
 from .ids import ObjectId, hash_bytes, new_hasher
 
@@ -68,7 +68,10 @@ class ObjectStore:
         else:
             raise ObjectNotFound(f"no Runicorn store at {self.root} (no config.json)")
         self._local = threading.local()  # .batch: the Batch of a `with store.batch()` in this thread
+        # Hot paths build object, trash and temp paths by string joins (pathlib costs microseconds each).
         self._objects_prefix = str(self.objects_dir) + os.sep
+        self._trash_prefix = str(self.trash_dir) + os.sep
+        self._tmp_prefix = str(self.tmp_dir) + os.sep
 
     # -- layout -------------------------------------------------------------
 
@@ -82,7 +85,10 @@ class ObjectStore:
         return f"{self._objects_prefix}{oid[:2]}/{oid[2:]}"
 
     def trash_path_for(self, oid: ObjectId) -> Path:
-        return self.trash_dir / oid[:2] / oid[2:]
+        return Path(self._trash_path(oid))
+
+    def _trash_path(self, oid: ObjectId) -> str:
+        return f"{self._trash_prefix}{oid[:2]}/{oid[2:]}"
 
     # -- presence -----------------------------------------------------------
 
@@ -102,14 +108,18 @@ class ObjectStore:
         except FileNotFoundError:
             return self._recover_from_trash(oid)
 
+    def _missing(self, object_id: str) -> ObjectNotFound:
+        return ObjectNotFound(f"object {object_id} is not in the store at {self.root} (nor in its trash); "
+                              "run `runicorn verify` to list every missing object and the runs that need it")
+
     def freshen(self, object_id: str) -> None:
         """Refresh an existing object's mtime so a concurrent gc keeps it; raise if absent."""
         if not self.has(object_id, freshen=True):
-            raise ObjectNotFound(f"object {object_id} is not in the store at {self.root}")
+            raise self._missing(object_id)
 
     def _recover_from_trash(self, oid: ObjectId) -> bool:
-        trashed = self.trash_path_for(oid)
-        if not trashed.exists():
+        trashed = self._trash_path(oid)
+        if not os.path.exists(trashed):
             return False
         final = self.path_for(oid)
         final.parent.mkdir(exist_ok=True)
@@ -122,7 +132,7 @@ class ObjectStore:
         os.utime(final)
         fsync_dir(final.parent)
         with contextlib.suppress(FileNotFoundError):
-            trashed.unlink()
+            os.unlink(trashed)
         return True
 
     # -- writing ------------------------------------------------------------
@@ -136,7 +146,8 @@ class ObjectStore:
         oid = hash_bytes(view)
         if self.has(oid, freshen=True) or (batch is not None and oid in batch):
             return oid
-        return self._put_chunks([view], batch)[0]
+        # Read-only memory cannot change between hashing and copying, so it is not hashed twice.
+        return self._put_chunks([view], batch, known_id=oid if view.readonly else None)[0]
 
     def put_stream(self, stream: BinaryIO) -> ObjectId:
         """Store everything ``stream`` yields, in bounded memory."""
@@ -161,9 +172,14 @@ class ObjectStore:
                 return self._put_chunks(_chain_first(memoryview(data), stream), batch)
             return self._put_chunks(_read_chunks(stream), batch)
 
-    def _put_chunks(self, chunks, batch: "Batch | None" = None) -> tuple[ObjectId, int]:
-        tmp = temp_name(self.tmp_dir)
-        hasher = new_hasher()
+    def _put_chunks(self, chunks, batch: "Batch | None" = None,
+                    known_id: ObjectId | None = None) -> tuple[ObjectId, int]:
+        """Copy ``chunks`` to a temp file while hashing them, then publish (or hand to the batch).
+
+        ``known_id``: the caller hashed these bytes and found no such object; they are not hashed again.
+        """
+        tmp = self._tmp_prefix + temp_leaf()
+        hasher = new_hasher() if known_id is None else None
         size = 0
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -172,17 +188,21 @@ class ObjectStore:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             for chunk in chunks:
-                hasher.update(chunk)
+                if hasher is not None:
+                    hasher.update(chunk)
                 size += len(chunk)
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(fd, view):]
-            oid = ObjectId(hasher.hexdigest())
-            if self.has(oid, freshen=True):
-                os.close(fd)
-                fd = -1
-                tmp.unlink()
-                return oid, size
+            if hasher is None:
+                oid = known_id
+            else:
+                oid = ObjectId(hasher.hexdigest())
+                if self.has(oid, freshen=True):
+                    os.close(fd)
+                    fd = -1
+                    os.unlink(tmp)
+                    return oid, size
             os.fchmod(fd, 0o444)
             if batch is None:  # (not `batch or ...`: an empty Batch is falsy)
                 batch = self._current_batch()
@@ -200,16 +220,16 @@ class ObjectStore:
         except BaseException:
             if fd >= 0:
                 os.close(fd)
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)
             raise
 
-    def _publish(self, tmp: Path, oid: ObjectId) -> None:
+    def _publish(self, tmp: str, oid: ObjectId) -> None:
         """Link a durable temp file to its final name, never clobbering, then drop the temp."""
-        final = self.path_for(oid)
+        final = self._object_path(oid)
         try:
             os.link(tmp, final)
         except FileNotFoundError:
-            final.parent.mkdir(exist_ok=True)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
             fsync_dir(self.objects_dir)
             try:
                 os.link(tmp, final)
@@ -217,7 +237,7 @@ class ObjectStore:
                 os.utime(final)
         except FileExistsError:
             os.utime(final)  # another writer published the same bytes first
-        tmp.unlink()
+        os.unlink(tmp)
 
     def _current_batch(self) -> "Batch | None":
         return getattr(self._local, "batch", None)
@@ -246,7 +266,7 @@ class ObjectStore:
             self._local.batch = None
         batch.commit()
 
-    def _publish_all(self, pending: dict[ObjectId, Path]) -> None:
+    def _publish_all(self, pending: dict[ObjectId, str]) -> None:
         parents = set()
         for oid, tmp in pending.items():
             self._publish(tmp, oid)
@@ -270,7 +290,7 @@ class ObjectStore:
             handle = open(path, "rb", buffering=0)
         except FileNotFoundError:
             if not self._recover_from_trash(oid):
-                raise ObjectNotFound(f"object {oid} is not in the store at {self.root}") from None
+                raise self._missing(oid) from None
             handle = open(path, "rb", buffering=0)
         return VerifyingReader(oid, handle)
 
@@ -286,7 +306,7 @@ class ObjectStore:
         except FileNotFoundError:
             if self._recover_from_trash(ObjectId.parse(object_id)):
                 return path.stat().st_size
-            raise ObjectNotFound(f"object {object_id} is not in the store at {self.root}") from None
+            raise self._missing(object_id) from None
 
     def iter_objects(self) -> Iterator[StoredObject]:
         """Every published object with its size and mtime (unsorted)."""
@@ -399,7 +419,7 @@ class Batch:
     def __init__(self, store: ObjectStore):
         self._store = store
         self._lock = threading.Lock()
-        self._pending: dict[ObjectId, Path] = {}
+        self._pending: dict[ObjectId, str] = {}  # id -> its temp file
         self._syncer: _Syncer | None = None
 
     def __contains__(self, oid: str) -> bool:
@@ -409,21 +429,21 @@ class Batch:
         return len(self._pending)
 
     def temp_path(self, oid: ObjectId) -> Path:
-        return self._pending[oid]
+        return Path(self._pending[oid])
 
-    def add(self, oid: ObjectId, tmp: Path, fd: int) -> None:
+    def add(self, oid: ObjectId, tmp: str, fd: int) -> None:
         """Take over a written temp file (and its open descriptor, closed after its fsync)."""
         with self._lock:
             if oid in self._pending:
                 os.close(fd)
-                tmp.unlink()
+                os.unlink(tmp)
                 return
             if self._syncer is None:
                 self._syncer = _Syncer()
             self._syncer.fsync_and_close(fd)
             self._pending[oid] = tmp
 
-    def _take(self) -> tuple[dict[ObjectId, Path], "_Syncer | None"]:
+    def _take(self) -> tuple[dict[ObjectId, str], "_Syncer | None"]:
         with self._lock:
             taken = self._pending, self._syncer
             self._pending, self._syncer = {}, None
@@ -449,9 +469,14 @@ class Batch:
         _remove(pending)
 
 
-def _remove(pending: dict[ObjectId, Path]) -> None:
+def _remove(pending: dict[ObjectId, str]) -> None:
     for tmp in pending.values():
-        tmp.unlink(missing_ok=True)
+        _unlink_quietly(tmp)
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 class _Syncer:

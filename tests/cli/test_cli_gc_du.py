@@ -9,7 +9,7 @@ import pytest
 
 from cli_support import RUN_A, RUN_B, RUN_C, disk_state, object_files, object_path
 from runicorn.api import Api
-from runicorn.store import mark
+from runicorn.store import ObjectStore, mark
 
 
 def reachable_by_run(root) -> dict[str, set[str]]:
@@ -76,6 +76,9 @@ def test_du_table_and_prefix(samples, invoke):
 
 
 def test_du_empty_root_and_bad_prefix(storage_root, invoke):
+    assert "no Runicorn storage root" in invoke("du", expect=1).stderr  # nothing there yet
+    assert not storage_root.exists()
+    ObjectStore(storage_root / "store")  # a root whose runs were all removed
     usage = du_json(invoke)
     assert (usage["logical_bytes"], usage["physical_bytes"], usage["runs"]) == (0, 0, [])
     result = invoke("du", "a/../b", expect=2)

@@ -6,7 +6,7 @@ import stat
 
 from cli_support import RUN_A, RUN_B, RUN_C, disk_state, object_path
 from runicorn.api import Api
-from runicorn.store import mark
+from runicorn.store import ObjectStore, mark
 
 
 def reach(root, run_id) -> set[str]:
@@ -87,6 +87,8 @@ def test_verify_lists_foreign_files_without_failing(samples, invoke):
 
 
 def test_verify_on_an_empty_root(storage_root, invoke):
+    assert "no Runicorn storage root" in invoke("verify", "--json", expect=1).stderr  # nothing there yet
+    ObjectStore(storage_root / "store")
     report = json.loads(invoke("verify", "--json", expect=0).stdout)
     assert report["ok"] is True and report["objects_checked"] == 0
 
