@@ -28,14 +28,17 @@ def _backbone() -> bytes:
 
 
 def _sample_image(seed: int, epoch: int):
-    import numpy as np
+    """A 64x64 RGB pattern that changes with seed and epoch, made with pillow alone (numpy is not a dependency)."""
+    from PIL import Image
 
-    y, x = np.mgrid[0:64, 0:64] / 63.0
     phase = seed + epoch / _EPOCHS
-    red = 0.5 + 0.5 * np.sin(6.0 * x + phase)
-    green = 0.5 + 0.5 * np.cos(6.0 * y - phase)
-    blue = np.full_like(x, (epoch + 1) / _EPOCHS)
-    return np.stack([red, green, blue], axis=-1)
+    blue = round(255 * (epoch + 1) / _EPOCHS)
+    pixels = bytearray()
+    for y in range(64):
+        green = round(255 * (0.5 + 0.5 * math.cos(6.0 * y / 63 - phase)))
+        for x in range(64):
+            pixels += bytes((round(255 * (0.5 + 0.5 * math.sin(6.0 * x / 63 + phase))), green, blue))
+    return Image.frombytes("RGB", (64, 64), bytes(pixels))
 
 
 def run_demo(storage: str | os.PathLike | None = None, *, seeds=(1, 2, 3), pause: float = 0.15) -> list[str]:

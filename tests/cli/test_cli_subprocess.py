@@ -80,3 +80,15 @@ def test_demo_in_a_subprocess(tmp_path):
                            text=True, timeout=60, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert runs[-1]["id"] in shown.stdout
+
+
+def test_demo_runs_with_the_base_dependencies_only(tmp_path):
+    """The README's first command on a fresh machine: no numpy, no torch, no tqdm installed."""
+    blocked = "import sys\nfor name in ('numpy', 'torch', 'tqdm'):\n    sys.modules[name] = None\n"
+    (tmp_path / "sitecustomize.py").write_text(blocked)  # `import numpy` now raises ImportError
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "RUNICORN_DIR": str(tmp_path / "storage")}
+    result = run("demo", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Try next:" in result.stdout
+    runs = json.loads(run("ls", "--json", env=env).stdout)
+    assert len(runs) == 3 and {r["status"] for r in runs} == {"finished"}
