@@ -29,13 +29,19 @@ class Script:
 
     def run(self, *args: str, env: dict | None = None, timeout: float = 30.0) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, str(self.path), *args], cwd=self.cwd, env=self.env(env),
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, preexec_fn=_as_in_a_terminal)
 
     def start(self, *args: str, env: dict | None = None, **popen) -> subprocess.Popen:
         popen.setdefault("stdout", subprocess.PIPE)
         popen.setdefault("stderr", subprocess.PIPE)
         return subprocess.Popen([sys.executable, str(self.path), *args], cwd=self.cwd, env=self.env(env),
-                                text=True, **popen)
+                                text=True, preexec_fn=_as_in_a_terminal, **popen)
+
+
+def _as_in_a_terminal() -> None:
+    """Children get SIGINT's default disposition, as under a shell prompt, even when the test run itself
+    ignores SIGINT (a background job `pytest &` does); otherwise Python would never see Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02, message: str = "condition"):
