@@ -54,6 +54,7 @@ class DiskUsage:
     store_bytes: int = 0
     store_objects: int = 0
     unreferenced_bytes: int = 0
+    missing_objects: int = 0  # referenced by a run, absent from the store: not counted in any figure
     runs: list[RunUsage] = field(default_factory=list)
 
     @property
@@ -69,6 +70,7 @@ class _Reachability:
         self.sizes = {obj.id: obj.size for obj in self.store.iter_objects()}
         self._children: dict[ObjectId, list[tuple[ObjectId, bool]]] = {}
         self._logical: dict[ObjectId, int] = {}
+        self.missing: set[ObjectId] = set()
 
     def _entries(self, tree_id: ObjectId) -> list[tuple[ObjectId, bool]]:
         if tree_id not in self._children:
@@ -83,7 +85,10 @@ class _Reachability:
         stack = [(r.id, r.is_tree) for r in roots]
         while stack:
             item = stack.pop()
-            if item in visited or item[0] not in self.sizes:
+            if item in visited:
+                continue
+            if item[0] not in self.sizes:
+                self.missing.add(item[0])
                 continue
             visited.add(item)
             if item[1]:
@@ -125,6 +130,7 @@ def disk_usage(api: Api, path_prefix: str | None = None) -> DiskUsage:
     physical: set[ObjectId] = set().union(*(per_run[r.id] for r in usage.runs)) if usage.runs else set()
     usage.physical_bytes = sum(walk.sizes[o] for o in physical)
     usage.unreferenced_bytes = sum(size for oid, size in walk.sizes.items() if oid not in holders)
+    usage.missing_objects = len(walk.missing)
     return usage
 
 

@@ -72,7 +72,7 @@ def du_command(obj, path_prefix, as_json):
         echo_json({"logical_bytes": usage.logical_bytes, "physical_bytes": usage.physical_bytes,
                    "dedup_ratio": usage.dedup_ratio, "store_bytes": usage.store_bytes,
                    "store_objects": usage.store_objects, "unreferenced_bytes": usage.unreferenced_bytes,
-                   "runs": [vars(r) for r in usage.runs]})
+                   "missing_objects": usage.missing_objects, "runs": [vars(r) for r in usage.runs]})
         return
     if usage.runs:
         click.echo(table(["RUN", "PATH", "LOGICAL", "PHYSICAL", "ONLY THIS RUN"],
@@ -85,6 +85,9 @@ def du_command(obj, path_prefix, as_json):
     click.echo(f"store    {human_bytes(usage.store_bytes)} in {usage.store_objects} objects"
                + (f", {human_bytes(usage.unreferenced_bytes)} unreferenced (`runicorn gc` reclaims it)"
                   if usage.unreferenced_bytes else ""))
+    if usage.missing_objects:
+        click.echo(f"warning: {usage.missing_objects} objects the runs refer to are missing and not counted above; "
+                   "run `runicorn verify` to see which runs need them", err=True)
 
 
 @cli.command("verify")

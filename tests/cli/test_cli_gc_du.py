@@ -75,6 +75,20 @@ def test_du_table_and_prefix(samples, invoke):
     assert usage["runs"][0]["exclusive_bytes"] == everything[RUN_B]["exclusive_bytes"]
 
 
+def test_du_counts_and_names_missing_objects_instead_of_hiding_them(samples, invoke):
+    assert du_json(invoke)["missing_objects"] == 0
+    victim = next(iter(only_held_by(samples.root, RUN_A)))
+    size = object_files(samples.root)[victim]
+    before = du_json(invoke)
+    os.unlink(object_path(samples.root, victim))
+    usage = du_json(invoke)
+    assert usage["missing_objects"] == 1
+    # not counted: the object, and anything only reachable through it when it was a tree
+    assert usage["physical_bytes"] <= before["physical_bytes"] - size
+    result = invoke("du", expect=0)
+    assert "1 objects the runs refer to are missing" in result.stderr and "runicorn verify" in result.stderr
+
+
 def test_du_empty_root_and_bad_prefix(storage_root, invoke):
     assert "no Runicorn storage root" in invoke("du", expect=1).stderr  # nothing there yet
     assert not storage_root.exists()
