@@ -57,9 +57,17 @@ class BundleReport:
 # -- export ------------------------------------------------------------------------
 
 
-def export_runs(api: Api, views: list[RunView], out_path: str | os.PathLike,
-                progress: Callable[[int], None] | None = None) -> BundleReport:
-    """Write ``views`` and every object they reach to ``out_path`` (atomically: temp file, then rename)."""
+@dataclass
+class ExportPlan:
+    """What an export will write: the runs and every object they reach, with the bytes (for a progress bar)."""
+
+    views: list[RunView]
+    objects: list[ObjectId]
+    object_bytes: int
+
+
+def plan_export(api: Api, views: list[RunView]) -> ExportPlan:
+    """Select the objects of ``views``; refuse when any is missing (the bundle would not restore)."""
     if not views:
         raise BundleError("nothing to export: no runs selected")
     views = list({str(v.run_dir): v for v in views}.values())  # a run named twice is exported once
@@ -69,11 +77,20 @@ def export_runs(api: Api, views: list[RunView], out_path: str | os.PathLike,
     if missing:
         raise BundleError(f"the selected runs reference {len(missing)} missing objects (first: {missing[0]}); "
                           "run `runicorn verify` to see the damage before exporting")
+    objects = sorted(reachable)
+    return ExportPlan(views, objects, sum(store.size(oid) for oid in objects))
+
+
+def export_runs(api: Api, plan: ExportPlan, out_path: str | os.PathLike,
+                progress: Callable[[int], None] | None = None) -> BundleReport:
+    """Write the plan's runs and objects to ``out_path`` (atomically: temp file, then rename)."""
+    store = api.store
+    views = plan.views
     out_path = Path(out_path)
     report = BundleReport(runs=[v.id for v in views])
     header = {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "created_at": time.time(),
               "runicorn_version": __version__, "runs": [{"id": v.id, "path": v.path} for v in views],
-              "objects": len(reachable)}
+              "objects": len(plan.objects)}
     tmp = temp_name(out_path.parent or Path("."), out_path.name + ".")
     try:
         with open(tmp, "wb") as handle, tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -85,7 +102,7 @@ def export_runs(api: Api, views: list[RunView], out_path: str | os.PathLike,
                         with open(file, "rb") as source:
                             st = os.fstat(source.fileno())
                             _add_stream(tar, f"runs/{view.path}/{view.id}/{file.name}", source, st.st_size, st.st_mtime)
-            for oid in sorted(reachable):
+            for oid in plan.objects:
                 with store.open(oid) as reader:
                     size = store.size(oid)
                     _add_stream(tar, f"objects/{oid[:2]}/{oid[2:]}", reader, size, time.time())

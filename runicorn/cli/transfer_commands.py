@@ -6,7 +6,7 @@ import os
 
 import click
 
-from ..bundle import export_runs, import_bundle
+from ..bundle import export_runs, import_bundle, plan_export
 from ..restore import restore
 from .main import cli
 from .output import PathPrefix, echo_json, human_bytes, progress
@@ -64,9 +64,9 @@ def export_command(obj, runs, path_prefix, bundle, as_json):
         raise click.UsageError("give run ids or --path PREFIX (one of them)")
     api = obj.api
     views = api.runs(path_prefix) if path_prefix else [api.run(r) for r in runs]
-    total = sum(o.size for o in api.store.iter_objects())
-    with progress(total, "exporting") as update:
-        report = export_runs(api, views, bundle, update)
+    plan = plan_export(api, views)
+    with progress(plan.object_bytes, "exporting") as update:
+        report = export_runs(api, plan, bundle, update)
     if as_json:
         echo_json({"runs": report.runs, "objects": report.objects, "object_bytes": report.object_bytes,
                    "bundle_bytes": report.bundle_bytes, "bundle": bundle})

@@ -9,6 +9,7 @@ import pytest
 import runicorn as rn
 from cli_support import RUN_A, RUN_B, RUN_C, disk_state, file_tree, object_files, object_path
 from runicorn.api import Api
+from runicorn.bundle import plan_export
 from runicorn.store import hash_bytes, mark
 
 RESTORES = [
@@ -180,3 +181,15 @@ def test_export_of_one_run_named_twice_imports(samples, invoke, tmp_path, other_
     assert report["runs"] == [RUN_C]
     invoke("import", path, storage=other_root, expect=0)
     assert [r["id"] for r in json.loads(invoke("ls", "--json", storage=other_root, expect=0).stdout)] == [RUN_C]
+
+
+def test_export_plan_counts_exactly_the_bytes_the_bundle_carries(samples, invoke, tmp_path):
+    """The progress bar's total: the selected runs' objects, not the whole store."""
+    api = Api(samples.root)
+    plan = plan_export(api, [api.run(RUN_B)])
+    reachable, _ = mark(api.store, api.run(RUN_B).roots())
+    assert plan.objects == sorted(reachable)
+    assert plan.object_bytes == sum(object_files(samples.root)[o] for o in reachable)
+    assert plan.object_bytes < sum(object_files(samples.root).values())  # A holds objects B does not
+    report = json.loads(invoke("export", RUN_B, "-o", tmp_path / "b.rnbundle", "--json", expect=0).stdout)
+    assert report["object_bytes"] == plan.object_bytes
