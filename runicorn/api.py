@@ -12,13 +12,13 @@ from __future__ import annotations
 import functools
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from .errors import AmbiguousRunId, RunicornError, RunNotFound
 from .runfolder import (CONFIG, ENVIRONMENT, IDENTITY, MANIFEST, MEDIA, METRICS, PRIMARY_METRIC, STATUS, SUMMARY,
                         TEXT_LOG, effective_status, iter_run_folders, read_json, read_jsonl)
 from .storage import StorageRoot
-from .timeline import read_rows
+from .timeline import iter_rows
 from .store import ObjectId, Root
 
 
@@ -95,14 +95,18 @@ class RunView:
 
         With ``keys`` (a list, or one key as a string), rows holding none of them are left out.
         """
+        return list(self.iter_history(keys))
+
+    def iter_history(self, keys: Iterable[str] | str | None = None) -> Iterator[dict]:
+        """``history`` one row at a time, for runs too long to hold as a list of dicts."""
         if isinstance(keys, str):
             keys = [keys]  # not a set of characters
-        return read_rows(self.run_dir / METRICS, keys)
+        return iter_rows(self.run_dir / METRICS, keys)
 
     def metric_keys(self) -> dict[str, dict]:
         """Metric name -> ``{"count", "last"}``."""
         stats: dict[str, dict] = {}
-        for row in read_rows(self.run_dir / METRICS):
+        for row in iter_rows(self.run_dir / METRICS):
             for key, value in row.items():
                 if key.startswith("_"):
                     continue

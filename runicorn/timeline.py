@@ -27,7 +27,7 @@ import json
 import struct
 import zlib
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from .errors import UnsupportedFormat
 from .runfolder import decode_line, encode_line
@@ -209,10 +209,14 @@ def last_step(path: Path) -> int | None:
 
 def read_rows(path: Path, keys: Iterable[str] | None = None) -> list[dict]:
     """Every row as a dict (``_step``, ``_time``, ``_stage`` when set, metrics), or only ``keys`` (+ ``_step``)."""
+    return list(iter_rows(path, keys))
+
+
+def iter_rows(path: Path, keys: Iterable[str] | None = None) -> Iterator[dict]:
+    """``read_rows`` one row at a time: memory holds the file's bytes, not a dict per row."""
     wanted = None if keys is None else set(keys)
     schemas: dict[int, tuple[tuple, struct.Struct, list | None]] = {}
     stage: str | None = None
-    rows: list[dict] = []
     for kind, payload in _records(_read(path)):
         if kind == b"R":
             schema_id, count = _ROWS_HEAD.unpack_from(payload, 1)
@@ -226,14 +230,14 @@ def read_rows(path: Path, keys: Iterable[str] | None = None) -> list[dict]:
                     row = dict(zip(names, values))
                     if stage is not None:
                         row["_stage"] = stage
-                    rows.append(row)
+                    yield row
             elif len(picks) > 1 or (stage is not None and "_stage" in wanted):  # a wanted key besides _step
                 with_stage = stage is not None and "_stage" in wanted
                 for values in packer.iter_unpack(block):
                     row = {names[i]: values[i] for i in picks}
                     if with_stage:
                         row["_stage"] = stage
-                    rows.append(row)
+                    yield row
         elif kind == b"S":
             (schema_id,) = _SCHEMA_HEAD.unpack_from(payload, 1)
             spec = json.loads(payload[1 + _SCHEMA_HEAD.size:])
@@ -250,5 +254,4 @@ def read_rows(path: Path, keys: Iterable[str] | None = None) -> list[dict]:
                 row = {k: v for k, v in row.items() if k in wanted or k == "_step"}
                 if len(row) < 2:
                     continue
-            rows.append(row)
-    return rows
+            yield row

@@ -196,6 +196,8 @@ def test_run_view_reads_everything_recorded(storage):
     assert view.history(["acc"]) == [{"_step": 1, "acc": 0.5}, {"_step": 2, "acc": 0.8}, {"_step": 3, "acc": 0.7}]
     assert view.history("note") == [{"_step": 3, "note": "string"}], "one key may be given as a string"
     assert [r["_step"] for r in view.history(["loss", "note"])] == [1, 2, 3, 10]
+    streamed = view.iter_history("acc")
+    assert next(streamed) == {"_step": 1, "acc": 0.5} and list(streamed) == view.history("acc")[1:]
     keys = view.metric_keys()
     assert set(keys) == {"acc", "loss", "note"}
     assert keys["acc"] == {"count": 3, "last": 0.7} and keys["note"] == {"count": 1, "last": "string"}

@@ -24,7 +24,7 @@ from ..runfolder import (CONFIG, IDENTITY, METRICS, PRIMARY_METRIC, RESERVED_KEY
                          STATUS, SUMMARY, TEXT_LOG, iter_run_folders, new_run_id, read_json,
                          run_folder, touch_heartbeat, validate_path, validate_run_id, write_json)
 from ..storage import StorageRoot
-from ..timeline import TimelineEncoder, last_step, read_rows
+from ..timeline import TimelineEncoder, iter_rows, last_step
 from . import exithooks
 from .console import TQDM_MODES, ConsoleCapture
 from .warn import warn_user
@@ -264,7 +264,7 @@ class Run:
             self._primary = primary = PrimaryMetric(metric_name, mode)
         # Rows logged before this call count too (new rows are offered live meanwhile; offering twice is harmless).
         self._writer.flush()
-        for row in read_rows(self.run_dir / METRICS, [metric_name]):
+        for row in iter_rows(self.run_dir / METRICS, [metric_name]):
             if metric_name in row:
                 primary.offer(row[metric_name], row["_step"])
         self._persist_primary_metric()
