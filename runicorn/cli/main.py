@@ -28,7 +28,21 @@ class CliContext:
         return Api(self.storage)
 
 
+_STORAGE_HELP = "Storage root (default: $RUNICORN_DIR, then `runicorn config`, then ./.runicorn)."
+
+
+def _set_storage(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.find_object(CliContext).storage = value
+
+
 class RunicornGroup(click.Group):
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """Every command also takes ``--storage`` after its name (`runicorn gc --storage DIR`), like git's -C."""
+        cmd.params.append(click.Option(["--storage"], metavar="DIR", expose_value=False, callback=_set_storage,
+                                       help=_STORAGE_HELP))
+        super().add_command(cmd, name)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -40,7 +54,7 @@ class RunicornGroup(click.Group):
 
 @click.group(cls=RunicornGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="runicorn")
-@click.option("--storage", metavar="DIR", help="Storage root (default: $RUNICORN_DIR, then `runicorn config`, then ./.runicorn).")
+@click.option("--storage", metavar="DIR", help=_STORAGE_HELP)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context
 def cli(ctx: click.Context, storage: str | None, debug: bool) -> None:
