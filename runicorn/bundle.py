@@ -176,8 +176,10 @@ def import_bundle(api: Api, bundle_path: str | os.PathLike,
 
 
 def _read_members(bundle_path: Path, store, staging: _Staging, report: BundleReport, progress) -> dict:
+    """Stage every member; ``progress(n)`` counts bundle bytes (headers and run files too), up to its size."""
     runs: dict[tuple[str, str], set[str]] = {}
     listed: set[tuple[str, str]] | None = None
+    done = 0
     with tarfile.open(bundle_path, mode="r|") as tar:
         for member in tar:
             _check_member_kind(member)
@@ -190,8 +192,6 @@ def _read_members(bundle_path: Path, store, staging: _Staging, report: BundleRep
             parts = name.split("/")
             if parts[0] == "objects" and len(parts) == 3:
                 _import_object(store, parts, tar.extractfile(member), member.size, report)
-                if progress is not None:
-                    progress(member.size)
             elif parts[0] == "runs" and len(parts) >= 4:
                 key = (_checked(validate_path, "/".join(parts[1:-2]), name), _checked(validate_run_id, parts[-2], name))
                 if key not in listed:
@@ -206,10 +206,15 @@ def _read_members(bundle_path: Path, store, staging: _Staging, report: BundleRep
                 runs.setdefault(key, set()).add(parts[-1])
             else:
                 raise BundleError(f"unexpected bundle entry {name!r}; refusing the bundle")
+            if progress is not None:  # tar.offset: the end of this member's data
+                progress(tar.offset - done)
+                done = tar.offset
         end = tar.offset
     if listed is None:
         raise BundleError(f"{bundle_path} is empty; not a Runicorn bundle")
     _check_end_of_archive(bundle_path, end)
+    if progress is not None:
+        progress(report.bundle_bytes - done)  # the end-of-archive blocks
     for key in listed:
         if IDENTITY not in runs.get(key, ()):
             raise BundleError(f"bundle header lists run {key[1]} but the bundle holds no {IDENTITY} for it")

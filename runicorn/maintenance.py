@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 from .api import Api, RunView
 from .errors import RunError
 from .store import DEFAULT_GRACE_SECONDS, GcPlan, GcResult, ObjectId, Root, VerifyReport, collect, verify
-from .store.trees import read_tree
+from .store.trees import content_bytes, read_tree
 
 TRASH_FOLDER = ".trash"  # under runs/: run folders being deleted (never listed)
 
@@ -26,13 +26,13 @@ def run_roots(api: Api, runs: Iterable[RunView] | None = None) -> dict[str, list
 # -- gc ---------------------------------------------------------------------------
 
 
-def collect_garbage(api: Api, *, grace_seconds: float = DEFAULT_GRACE_SECONDS,
-                    dry_run: bool = False) -> tuple[GcPlan, GcResult | None]:
+def collect_garbage(api: Api, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, dry_run: bool = False,
+                    progress: Callable[[int], None] | None = None) -> tuple[GcPlan, GcResult | None]:
     """gc with every run's manifest as roots (runs being written are protected by the grace period)."""
     if not dry_run:  # a dry run changes nothing, not even leftovers of an interrupted rm
         _purge_deleted_runs(api)
     roots = [root for roots in run_roots(api).values() for root in roots]
-    return collect(api.store, roots, grace_seconds, dry_run=dry_run)
+    return collect(api.store, roots, grace_seconds, dry_run=dry_run, progress=progress)
 
 
 # -- du ---------------------------------------------------------------------------
@@ -76,7 +76,7 @@ class _Reachability:
         if tree_id not in self._children:
             entries = read_tree(self.store, tree_id)
             self._children[tree_id] = [(e.id, e.kind == "dir") for e in entries if e.id is not None]
-            self._logical[tree_id] = sum(e.size for e in entries if e.kind != "symlink")
+            self._logical[tree_id] = content_bytes(entries)
         return self._children[tree_id]
 
     def reachable(self, roots: list[Root]) -> set[ObjectId]:
@@ -105,8 +105,12 @@ class _Reachability:
         return self._logical[root.id]
 
 
-def disk_usage(api: Api, path_prefix: str | None = None) -> DiskUsage:
-    """Logical vs physical bytes of the runs under a prefix, and what deleting each would free."""
+def disk_usage(api: Api, path_prefix: str | None = None,
+               progress: Callable[[int], None] | None = None) -> DiskUsage:
+    """Logical vs physical bytes of the runs under a prefix, and what deleting each would free.
+
+    ``progress(1)`` per run walked: every run is, since "only this run" is judged against all of them.
+    """
     walk = _Reachability(api)
     everyone = api.runs()
     selected = {v.id for v in api.runs(path_prefix)} if path_prefix else {v.id for v in everyone}
@@ -117,6 +121,8 @@ def disk_usage(api: Api, path_prefix: str | None = None) -> DiskUsage:
         roots = view.roots()
         reach = walk.reachable(roots)
         per_run[view.id] = reach
+        if progress is not None:
+            progress(1)
         for oid in reach:
             holders[oid] = holders.get(oid, 0) + 1
         if view.id in selected:

@@ -17,7 +17,7 @@ from .errors import RunError, UnsafePath
 from .runfolder import write_json
 from .store import ObjectId, ObjectStore, materialize_blob, materialize_tree
 from .store.materialize import MaterializeResult, prepare_target
-from .store.trees import DIR, check_name, read_tree
+from .store.trees import DIR, check_name, content_bytes, read_tree
 
 KINDS = ("code", "outputs", "dataset", "pretrained", "config")
 
@@ -33,17 +33,41 @@ class RestoreResult:
 
 def restore(store: ObjectStore, view: RunView, kind: str, target: str | os.PathLike, *, name: str | None = None,
             force: bool = False, progress=None) -> RestoreResult:
-    if kind not in KINDS:
-        raise ValueError(f"cannot restore {kind!r}; choose one of {', '.join(KINDS)}")
+    """Write what ``view`` stored into ``target``; ``progress(nbytes)`` is called per file written."""
     target = Path(target)
     if kind == "config":
         result = _restore_config(store, view, target, force)
-    elif kind == "outputs":
-        result = _restore_outputs(store, view, target, name, force, progress)
+        return RestoreResult(kind, name, target, result.files, result.bytes)
+    oid, is_tree, file_name = _source(store, view, kind, name)
+    if is_tree:
+        result = materialize_tree(store, oid, target, force=force, progress=progress)
     else:
-        entry = _entry(view, kind, name)
-        result = _restore_entry(store, entry, target, force, progress)
+        folder = prepare_target(target, force=force)
+        result = MaterializeResult(files=1, bytes=materialize_blob(store, oid, folder / file_name))
+        if progress is not None:
+            progress(result.bytes)
     return RestoreResult(kind, name, target, result.files, result.bytes)
+
+
+def restore_size(store: ObjectStore, view: RunView, kind: str, name: str | None = None) -> int:
+    """Bytes ``restore`` will write (0 for config files, which are small), for a progress bar."""
+    if kind == "config":
+        return 0
+    oid, is_tree, _ = _source(store, view, kind, name)
+    return content_bytes(read_tree(store, oid)) if is_tree else store.size(oid)
+
+
+def _source(store: ObjectStore, view: RunView, kind: str, name: str | None) -> tuple[ObjectId, bool, str]:
+    """What a restore writes: the object id, whether it is a tree, and a single file's name."""
+    if kind not in KINDS:
+        raise ValueError(f"cannot restore {kind!r}; choose one of {', '.join(KINDS)}")
+    if kind == "outputs":
+        return _outputs_tree(store, view, name), True, ""
+    entry = _entry(view, kind, name)
+    oid = ObjectId.parse(entry["id"])
+    if entry.get("type") == "tree":
+        return oid, True, ""
+    return oid, False, check_name(os.path.basename(entry.get("path") or entry.get("resolved_path") or entry["name"]))
 
 
 def _entry(view: RunView, kind: str, name: str | None) -> dict:
@@ -60,28 +84,18 @@ def _entry(view: RunView, kind: str, name: str | None) -> dict:
     return stored[-1]
 
 
-def _restore_entry(store: ObjectStore, entry: dict, target: Path, force: bool, progress) -> MaterializeResult:
-    oid = ObjectId.parse(entry["id"])
-    if entry.get("type") == "tree":
-        return materialize_tree(store, oid, target, force=force, progress=progress)
-    folder = prepare_target(target, force=force)
-    file_name = check_name(os.path.basename(entry.get("path") or entry.get("resolved_path") or entry["name"]))
-    written = materialize_blob(store, oid, folder / file_name)
-    return MaterializeResult(files=1, bytes=written)
-
-
-def _restore_outputs(store: ObjectStore, view: RunView, target: Path, name: str | None, force: bool,
-                     progress) -> MaterializeResult:
+def _outputs_tree(store: ObjectStore, view: RunView, name: str | None) -> ObjectId:
+    """The latest outputs tree, or one output folder of it."""
     entry = view.latest_asset("outputs", "outputs")
     if entry is None:
         raise RunError(f"run {view.id} archived no outputs (use run.scan_outputs_once or run.watch_outputs)")
     tree_id = ObjectId.parse(entry["id"])
-    if name is not None:
-        folders = {e.name: e for e in read_tree(store, tree_id) if e.kind == DIR}
-        if name not in folders:
-            raise RunError(f"run {view.id} has no output folder {name!r}; it has: {', '.join(sorted(folders))}")
-        tree_id = folders[name].id
-    return materialize_tree(store, tree_id, target, force=force, progress=progress)
+    if name is None:
+        return tree_id
+    folders = {e.name: e for e in read_tree(store, tree_id) if e.kind == DIR}
+    if name not in folders:
+        raise RunError(f"run {view.id} has no output folder {name!r}; it has: {', '.join(sorted(folders))}")
+    return folders[name].id
 
 
 def _restore_config(store: ObjectStore, view: RunView, target: Path, force: bool) -> MaterializeResult:

@@ -27,7 +27,9 @@ def gc_command(obj, dry_run, grace, as_json):
     Example: runicorn gc --dry-run
              runicorn rm --path old --yes && runicorn gc --grace 0s
     """
-    plan, result = collect_garbage(obj.api, grace_seconds=grace, dry_run=dry_run)
+    api = obj.api
+    with progress(sum(1 for _ in api.store.iter_objects()), "collecting") as update:
+        plan, result = collect_garbage(api, grace_seconds=grace, dry_run=dry_run, progress=update)
     if dry_run:
         freed = plan.purge_bytes + (plan.garbage_bytes if plan.grace_seconds == 0 else 0)
         report = {"dry_run": True, "objects_deleted": len(plan.garbage), "bytes_freed": freed,
@@ -67,7 +69,9 @@ def du_command(obj, path_prefix, as_json):
     \b
     Example: runicorn du cv/resnet50
     """
-    usage = disk_usage(obj.api, path_prefix)
+    api = obj.api
+    with progress(len(api.runs()), "measuring") as update:
+        usage = disk_usage(api, path_prefix, progress=update)
     if as_json:
         echo_json({"logical_bytes": usage.logical_bytes, "physical_bytes": usage.physical_bytes,
                    "dedup_ratio": usage.dedup_ratio, "store_bytes": usage.store_bytes,

@@ -7,7 +7,7 @@ import os
 import click
 
 from ..bundle import export_runs, import_bundle, plan_export
-from ..restore import restore
+from ..restore import restore, restore_size
 from .main import cli
 from .output import PathPrefix, echo_json, human_bytes, progress
 
@@ -43,7 +43,8 @@ def restore_command(obj, run, code, outputs, dataset, pretrained, config, target
     name = names[what]
     api = obj.api
     view = api.run(run)
-    result = restore(api.store, view, what, target, name=name, force=force)
+    with progress(restore_size(api.store, view, what, name), "restoring") as update:
+        result = restore(api.store, view, what, target, name=name, force=force, progress=update)
     click.echo(f"restored {what}{' ' + name if name else ''} of run {view.id}: {result.files} files "
                f"({human_bytes(result.bytes)}) into {result.target}")
 

@@ -20,7 +20,7 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from ..errors import GcLocked, StoreError
 from .ids import ObjectId
@@ -74,8 +74,9 @@ class GcResult:
     skipped_fresh: int = 0
 
 
-def mark(store: ObjectStore, roots: Iterable[Root]) -> tuple[set[ObjectId], list[ObjectId]]:
-    """Every id reachable from ``roots``, and the referenced ids that are missing."""
+def mark(store: ObjectStore, roots: Iterable[Root],
+         progress: Callable[[int], None] | None = None) -> tuple[set[ObjectId], list[ObjectId]]:
+    """Every id reachable from ``roots``, and the referenced ids that are missing; ``progress(1)`` per id reached."""
     reachable: set[ObjectId] = set()
     missing: list[ObjectId] = []
     # Visited as (id, is_tree): the same bytes may be a blob to one root and a tree to another,
@@ -93,21 +94,30 @@ def mark(store: ObjectStore, roots: Iterable[Root]) -> tuple[set[ObjectId], list
                 missing.append(oid)
             continue
         reachable.add(oid)
+        if progress is not None:
+            progress(1)
         if is_tree:
             stack.extend(child for child in tree_children(store, oid) if child not in visited)
     return reachable, missing
 
 
-def plan(store: ObjectStore, roots: Iterable[Root], grace_seconds: float = DEFAULT_GRACE_SECONDS) -> GcPlan:
-    """Decide what to delete. Listing happens before marking: see the module docstring."""
+def plan(store: ObjectStore, roots: Iterable[Root], grace_seconds: float = DEFAULT_GRACE_SECONDS,
+         progress: Callable[[int], None] | None = None) -> GcPlan:
+    """Decide what to delete. Listing happens before marking: see the module docstring.
+
+    ``progress(n)`` counts the objects classified, up to the number listed.
+    """
     if grace_seconds < 0:
         raise ValueError(f"grace period must be >= 0 seconds, got {grace_seconds}")
     started = time.time()
     listed = list(store.iter_objects())
-    reachable, missing = mark(store, roots)
+    reachable, missing = mark(store, roots, progress)
     result = GcPlan(started_at=started, grace_seconds=grace_seconds, reachable=reachable, missing=missing)
     cutoff = result.cutoff
-    result.garbage = [o for o in listed if o.id not in reachable and o.mtime < cutoff]
+    unreached = [o for o in listed if o.id not in reachable]
+    result.garbage = [o for o in unreached if o.mtime < cutoff]
+    if progress is not None:
+        progress(len(unreached))
     # Marking already took referenced objects back out of the trash.
     result.trash_purge = [o for o in store.iter_trash() if o.id not in reachable and o.mtime < cutoff]
     temp_cutoff = started - max(grace_seconds, _TEMP_MIN_AGE_SECONDS)
@@ -186,10 +196,10 @@ def gc_lock(store: ObjectStore) -> Iterator[None]:
 
 
 def collect(store: ObjectStore, roots: Iterable[Root], grace_seconds: float = DEFAULT_GRACE_SECONDS,
-            *, dry_run: bool = False) -> tuple[GcPlan, GcResult | None]:
+            *, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> tuple[GcPlan, GcResult | None]:
     """Plan and (unless ``dry_run``) execute under the gc lock."""
     with gc_lock(store):
-        gc_plan = plan(store, roots, grace_seconds)
+        gc_plan = plan(store, roots, grace_seconds, progress)
         if dry_run:
             return gc_plan, None
         return gc_plan, execute(store, gc_plan)

@@ -140,6 +140,11 @@ def read_tree(store: ObjectStore, tree_id: str) -> list[TreeEntry]:
     return parse_tree(store.get(tree_id), tree_id)
 
 
+def content_bytes(entries: list[TreeEntry]) -> int:
+    """Bytes a materialize of these entries writes: a folder entry's size already totals its subtree."""
+    return sum(e.size for e in entries if e.kind != SYMLINK)
+
+
 def walk_tree(store: ObjectStore, tree_id: str, prefix: str = "") -> Iterator[tuple[str, TreeEntry]]:
     """Every entry below a tree, depth first, with its '/'-joined relative path."""
     for entry in read_tree(store, tree_id):

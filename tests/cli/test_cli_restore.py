@@ -9,6 +9,7 @@ import pytest
 import runicorn as rn
 from cli_support import RUN_A, RUN_B, RUN_C, disk_state, file_tree, object_path
 from runicorn.api import Api
+from runicorn.restore import restore, restore_size
 
 
 @pytest.fixture
@@ -247,3 +248,17 @@ def test_restore_config_keeps_config_files_that_share_a_name(storage_root, invok
     restored = file_tree(area / "config")
     assert restored.pop("runicorn-config.json")[0] == "file"
     assert restored == {"train/base.yaml": ("file", b"lr: 0.1\n", False), "eval/base.yaml": ("file", b"batch: 8\n", False)}
+
+
+@pytest.mark.parametrize("kind, name", [("code", None), ("outputs", None), ("outputs", "logs"), ("dataset", "mnist"),
+                                        ("pretrained", "backbone")])
+def test_restore_size_is_what_the_restore_writes(samples, tmp_path, kind, name):
+    """The progress bar's total: the bytes restore then reports and writes."""
+    api = Api(samples.root)
+    view = api.run(RUN_A)
+    planned = restore_size(api.store, view, kind, name)
+    seen = []
+    result = restore(api.store, view, kind, tmp_path / "out", name=name, progress=seen.append)
+    assert planned == result.bytes == sum(seen) > 0
+    on_disk = sum(p.stat().st_size for p in (tmp_path / "out").rglob("*") if p.is_file() and not p.is_symlink())
+    assert on_disk == planned

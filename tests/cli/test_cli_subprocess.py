@@ -92,3 +92,40 @@ def test_demo_runs_with_the_base_dependencies_only(tmp_path):
     assert "Try next:" in result.stdout
     runs = json.loads(run("ls", "--json", env=env).stdout)
     assert len(runs) == 3 and {r["status"] for r in runs} == {"finished"}
+
+
+def _stderr_on_a_terminal(args, env) -> tuple[int, str]:
+    """Run the script with stderr on a pseudo-terminal (stdout piped); its exit code and what the terminal got."""
+    import pty
+
+    master, slave = pty.openpty()
+    with subprocess.Popen([runicorn_script(), *map(str, args)], stdout=subprocess.PIPE, stderr=slave,
+                          env=env) as proc:
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        proc.communicate(timeout=60)
+    os.close(master)
+    return proc.returncode, b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_long_commands_show_a_progress_bar_on_a_terminal(samples, tmp_path):
+    env = {**os.environ, "RUNICORN_DIR": str(samples.root)}
+    bundle = tmp_path / "a.rnbundle"
+    commands = [
+        (["gc", "--dry-run"], "collecting"), (["du"], "measuring"), (["verify"], "verifying"),
+        (["export", RUN_A, "-o", bundle], "exporting"),
+        (["restore", RUN_A, "--outputs", "--to", tmp_path / "outputs"], "restoring"),
+        (["--storage", tmp_path / "other", "import", bundle], "importing"),
+    ]
+    for args, label in commands:
+        code, terminal = _stderr_on_a_terminal(args, env)
+        assert code == 0, (args, terminal)
+        assert label in terminal and "100%" in terminal, (args, terminal)
