@@ -146,8 +146,9 @@ class ObjectStore:
         oid = hash_bytes(view)
         if self.has(oid, freshen=True) or (batch is not None and oid in batch):
             return oid
-        # Read-only memory cannot change between hashing and copying, so it is not hashed twice.
-        return self._put_chunks([view], batch, known_id=oid if view.readonly else None)[0]
+        # bytes cannot change between hashing and copying, so they are not hashed twice
+        # (a bytearray or a view of a mapped file could: those are hashed again as they are copied).
+        return self._put_chunks([view], batch, known_id=oid if isinstance(data, bytes) else None)[0]
 
     def put_stream(self, stream: BinaryIO) -> ObjectId:
         """Store everything ``stream`` yields, in bounded memory."""
