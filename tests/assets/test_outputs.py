@@ -211,7 +211,8 @@ def test_bad_scan_arguments_are_clear_errors(tmp_path, storage):
             run.scan_outputs_once(output_dirs=[tmp_path], min_age_sec=-1)
         with pytest.raises(ValueError, match="interval_sec"):
             run.watch_outputs(output_dirs=[tmp_path], interval_sec=0)
-        report = run.scan_outputs_once(output_dirs=[tmp_path / "not-yet-created"])
+        with pytest.warns(UserWarning, match="not-yet-created does not exist"):
+            report = run.scan_outputs_once(output_dirs=[tmp_path / "not-yet-created"])
         assert report["archived"] == [] and report["pending"] == []
 
 
