@@ -9,6 +9,7 @@ from ..compare import diff_runs
 from ..maintenance import remove_runs
 from .main import cli
 from .output import PathPrefix, echo_json, human_bytes, human_duration, human_time, human_value, table
+from .selection import select_runs
 
 
 def run_summary(view: RunView) -> dict:
@@ -169,13 +170,8 @@ def rm_command(obj, runs, path_prefix, yes, force):
     Example: runicorn rm 20261126_1612 --yes
              runicorn rm --path cv/old-experiments
     """
-    if bool(runs) == bool(path_prefix):
-        raise click.UsageError("give run ids or --path PREFIX (one of them)")
     api = obj.api
-    views = api.runs(path_prefix) if path_prefix else [api.run(r) for r in runs]
-    views = list({str(v.run_dir): v for v in views}.values())  # an id and its prefix name one run
-    if not views:
-        raise click.ClickException(f"no runs under path {path_prefix!r}")
+    views = select_runs(api, runs, path_prefix)
     if not yes:
         click.echo("\n".join(f"  {v.id}  {v.path}  {v.status}" for v in views))
         click.confirm(f"delete these {len(views)} run(s)?", abort=True)

@@ -10,6 +10,7 @@ from ..bundle import export_runs, import_bundle, plan_export
 from ..restore import restore, restore_size
 from .main import cli
 from .output import PathPrefix, echo_json, human_bytes, progress
+from .selection import select_runs
 
 _ALL_OUTPUTS = "\0all"  # --outputs given without a NAME
 
@@ -61,11 +62,8 @@ def export_command(obj, runs, path_prefix, bundle, as_json):
     \b
     Example: runicorn export --path cv/resnet50 -o resnet50.rnbundle
     """
-    if bool(runs) == bool(path_prefix):
-        raise click.UsageError("give run ids or --path PREFIX (one of them)")
     api = obj.api
-    views = api.runs(path_prefix) if path_prefix else [api.run(r) for r in runs]
-    plan = plan_export(api, views)
+    plan = plan_export(api, select_runs(api, runs, path_prefix))
     with progress(plan.object_bytes, "exporting") as update:
         report = export_runs(api, plan, bundle, update)
     if as_json:

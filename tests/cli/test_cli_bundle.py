@@ -146,7 +146,7 @@ def test_export_bad_input(samples, invoke, tmp_path):
     result = invoke("export", "nosuchrun", "-o", out, expect=1)
     assert "nosuchrun" in result.stderr and "Traceback" not in result.output
     assert "matches 2 runs" in invoke("export", "20250101_120000_aaaa0", "-o", out, expect=1).stderr
-    assert "nothing to export" in invoke("export", "--path", "no/runs", "-o", out, expect=1).stderr
+    assert "no runs under path 'no/runs'" in invoke("export", "--path", "no/runs", "-o", out, expect=1).stderr
     assert "give run ids or --path" in invoke("export", "-o", out, expect=2).stderr
     assert "give run ids or --path" in invoke("export", RUN_A, "--path", "cv", "-o", out, expect=2).stderr
     assert "-o" in invoke("export", RUN_A, expect=2).stderr

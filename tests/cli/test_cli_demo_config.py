@@ -129,7 +129,7 @@ def test_store_commands_on_a_folder_that_is_not_a_storage_root_fail_and_create_n
     (mistyped / "notes.txt").write_text("mine\n")
     result = invoke(*command, storage=mistyped, expect=1)
     if command[0] == "export":  # it finds no runs before it needs the store
-        assert "nothing to export: no runs selected" in result.stderr
+        assert f"no runs under path 'cv' in {mistyped}" in result.stderr
     else:
         assert f"no Runicorn storage root at {mistyped}" in result.stderr and "--storage" in result.stderr
     assert sorted(p.name for p in mistyped.iterdir()) == ["notes.txt"]
