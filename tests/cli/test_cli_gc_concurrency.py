@@ -102,6 +102,23 @@ def referenced_ids(root) -> set[str]:
     return reachable
 
 
+def gc_until_the_writer_exits(invoke, writer: subprocess.Popen) -> None:
+    """Run `gc --grace 2s` back to back, at least twice, until the writer exits; it must exit 0."""
+    gcs = 0
+    try:
+        while writer.poll() is None or gcs < 2:
+            json.loads(invoke("gc", "--grace", "2s", "--json", expect=0).stdout)
+            gcs += 1
+            if gcs > 2000:
+                pytest.fail("the writer did not finish")
+        _, err = writer.communicate(timeout=60)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.communicate()
+    assert writer.returncode == 0, err.decode()
+
+
 def test_gc_running_again_and_again_beside_a_writer_never_loses_a_referenced_object(storage_root, invoke, tmp_path):
     store = ObjectStore(storage_root / "store")
     pool_a = [store.put_bytes(payload("a", i)) for i in range(POOL)]
@@ -121,21 +138,8 @@ def test_gc_running_again_and_again_beside_a_writer_never_loses_a_referenced_obj
     script.write_text(WRITER)
     writer = subprocess.Popen([sys.executable, str(script), str(storage_root), str(POOL)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    gcs, reports = 0, []
-    try:
-        (storage_root.parent / "go").touch()
-        while writer.poll() is None or gcs < 2:
-            reports.append(json.loads(invoke("gc", "--grace", "2s", "--json", expect=0).stdout))
-            gcs += 1
-            if gcs > 2000:
-                pytest.fail("the writer did not finish")
-        out, err = writer.communicate(timeout=60)
-    finally:
-        if writer.poll() is None:
-            writer.kill()
-            writer.communicate()
-    assert writer.returncode == 0, err.decode()
-    assert gcs >= 2
+    (storage_root.parent / "go").touch()
+    gc_until_the_writer_exits(invoke, writer)
 
     runs = json.loads(invoke("ls", "writer", "--json", expect=0).stdout)
     assert len(runs) == POOL
@@ -241,19 +245,7 @@ def test_gc_beside_sdk_runs_that_reuse_old_objects_through_the_stat_cache(storag
     script.write_text(SDK_WRITER)
     writer = subprocess.Popen([sys.executable, str(script), str(storage_root), str(data), str(config), "25"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    gcs = 0
-    try:
-        while writer.poll() is None or gcs < 2:
-            invoke("gc", "--grace", "2s", "--json", expect=0)
-            gcs += 1
-            if gcs > 2000:
-                pytest.fail("the writer did not finish")
-        _, err = writer.communicate(timeout=60)
-    finally:
-        if writer.poll() is None:
-            writer.kill()
-            writer.communicate()
-    assert writer.returncode == 0, err.decode()
+    gc_until_the_writer_exits(invoke, writer)
 
     assert len(json.loads(invoke("ls", "sdk", "--json", expect=0).stdout)) == 25
     assert json.loads(invoke("verify", "--json", expect=0).stdout)["ok"] is True
