@@ -35,6 +35,7 @@ from .runfolder import (CONFIG, ENVIRONMENT, HEARTBEAT, IDENTITY, MANIFEST, MEDI
                         SUMMARY, TEXT_LOG, run_folder, validate_path, validate_run_id)
 from .store import ObjectId, Root, mark
 from .store.atomic import fsync_dir, temp_name
+from .store.objects import hash_stream
 
 BUNDLE_FORMAT = "runicorn-bundle"
 BUNDLE_VERSION = 1
@@ -283,8 +284,11 @@ def _import_object(store, parts: list[str], stream, size: int, report: BundleRep
         raise BundleError(f"bundle entry {'/'.join(parts)!r} is not named like an object") from None
     if len(parts[1]) != 2:
         raise BundleError(f"bundle entry {'/'.join(parts)!r} is not named like an object")
-    present = store.has(expected)
-    actual = store.put_stream(stream)
+    present = store.has(expected, freshen=True)
+    if present:  # checked, not copied: importing a bundle again writes no temp files
+        actual, _ = hash_stream(stream)
+    else:
+        actual = store.put_stream(stream)
     if actual != expected:
         raise BundleError(f"object {expected} in the bundle is corrupt: its bytes hash to {actual}")
     if present:

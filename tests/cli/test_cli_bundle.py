@@ -10,7 +10,7 @@ import runicorn as rn
 from cli_support import RUN_A, RUN_B, RUN_C, disk_state, file_tree, object_files, object_path
 from runicorn.api import Api
 from runicorn.bundle import plan_export
-from runicorn.store import hash_bytes, mark
+from runicorn.store import ObjectStore, hash_bytes, mark
 
 RESTORES = [
     (RUN_A, ["--code"]), (RUN_A, ["--outputs"]), (RUN_A, ["--outputs", "logs"]), (RUN_A, ["--dataset", "mnist"]),
@@ -92,12 +92,16 @@ def test_export_import_restore_round_trip_is_byte_exact(samples, invoke, bundle,
     assert json.loads(invoke("verify", "--json", storage=other_root, expect=0).stdout)["ok"] is True
 
 
-def test_import_twice_is_idempotent(samples, invoke, bundle, other_root):
+def test_import_twice_is_idempotent(samples, invoke, bundle, other_root, monkeypatch):
     first = json.loads(invoke("import", bundle, "--json", storage=other_root, expect=0).stdout)
     assert sorted(first["runs"]) == [RUN_A, RUN_B, RUN_C] and first["skipped_runs"] == []
     assert first["objects"] == len(object_files(other_root)) and first["objects_already_present"] == 0
     objects, runs = object_files(other_root), disk_state(other_root / "runs")
 
+    def copy_into_the_store(*args, **kwargs):
+        raise AssertionError("an object already here was copied again; it should only be hashed from the bundle")
+
+    monkeypatch.setattr(ObjectStore, "_put_chunks", copy_into_the_store)
     second = json.loads(invoke("import", bundle, "--json", storage=other_root, expect=0).stdout)
     assert second["runs"] == [] and sorted(second["skipped_runs"]) == [RUN_A, RUN_B, RUN_C]
     assert second["objects"] == 0 and second["objects_already_present"] == first["objects"]
