@@ -63,8 +63,11 @@ class ExportPlan:
     """What an export will write: the runs and every object they reach, with the bytes (for a progress bar)."""
 
     views: list[RunView]
-    objects: list[ObjectId]
-    object_bytes: int
+    sizes: dict[ObjectId, int]  # every object to write, in id order, with its size
+
+    @property
+    def object_bytes(self) -> int:
+        return sum(self.sizes.values())
 
 
 def plan_export(api: Api, views: list[RunView]) -> ExportPlan:
@@ -78,8 +81,7 @@ def plan_export(api: Api, views: list[RunView]) -> ExportPlan:
     if missing:
         raise BundleError(f"the selected runs reference {len(missing)} missing objects (first: {missing[0]}); "
                           "run `runicorn verify` to see the damage before exporting")
-    objects = sorted(reachable)
-    return ExportPlan(views, objects, sum(store.size(oid) for oid in objects))
+    return ExportPlan(views, {oid: store.size(oid) for oid in sorted(reachable)})
 
 
 def export_runs(api: Api, plan: ExportPlan, out_path: str | os.PathLike,
@@ -91,7 +93,7 @@ def export_runs(api: Api, plan: ExportPlan, out_path: str | os.PathLike,
     report = BundleReport(runs=[v.id for v in views])
     header = {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "created_at": time.time(),
               "runicorn_version": __version__, "runs": [{"id": v.id, "path": v.path} for v in views],
-              "objects": len(plan.objects)}
+              "objects": len(plan.sizes)}
     tmp = temp_name(out_path.parent or Path("."), out_path.name + ".")
     try:
         with open(tmp, "wb") as handle, tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -103,9 +105,8 @@ def export_runs(api: Api, plan: ExportPlan, out_path: str | os.PathLike,
                         with open(file, "rb") as source:
                             st = os.fstat(source.fileno())
                             _add_stream(tar, f"runs/{view.path}/{view.id}/{file.name}", source, st.st_size, st.st_mtime)
-            for oid in plan.objects:
+            for oid, size in plan.sizes.items():
                 with store.open(oid) as reader:
-                    size = store.size(oid)
                     _add_stream(tar, f"objects/{oid[:2]}/{oid[2:]}", reader, size, time.time())
                     reader.read(1)  # reach EOF: the reader verifies the hash there
                 report.objects += 1

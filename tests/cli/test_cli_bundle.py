@@ -192,7 +192,7 @@ def test_export_plan_counts_exactly_the_bytes_the_bundle_carries(samples, invoke
     api = Api(samples.root)
     plan = plan_export(api, [api.run(RUN_B)])
     reachable, _ = mark(api.store, api.run(RUN_B).roots())
-    assert plan.objects == sorted(reachable)
+    assert list(plan.sizes) == sorted(reachable)
     assert plan.object_bytes == sum(object_files(samples.root)[o] for o in reachable)
     assert plan.object_bytes < sum(object_files(samples.root).values())  # A holds objects B does not
     report = json.loads(invoke("export", RUN_B, "-o", tmp_path / "b.rnbundle", "--json", expect=0).stdout)
