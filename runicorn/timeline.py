@@ -207,13 +207,9 @@ def last_step(path: Path) -> int | None:
     return _scan(path).last_step
 
 
-def read_rows(path: Path, keys: Iterable[str] | None = None) -> list[dict]:
-    """Every row as a dict (``_step``, ``_time``, ``_stage`` when set, metrics), or only ``keys`` (+ ``_step``)."""
-    return list(iter_rows(path, keys))
-
-
 def iter_rows(path: Path, keys: Iterable[str] | None = None) -> Iterator[dict]:
-    """``read_rows`` one row at a time: memory holds the file's bytes, not a dict per row."""
+    """Every row as a dict (``_step``, ``_time``, ``_stage`` when set, metrics), or only ``keys`` (+ ``_step``),
+    one at a time: memory holds the file's bytes, not a dict per row."""
     wanted = None if keys is None else set(keys)
     schemas: dict[int, tuple[tuple, struct.Struct, list | None]] = {}
     stage: str | None = None

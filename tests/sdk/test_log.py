@@ -13,7 +13,7 @@ import pytest
 
 import runicorn as rn
 from runicorn.runfolder import STATUS, SUMMARY, read_json
-from runicorn.timeline import read_rows
+from runicorn.timeline import iter_rows
 from sdk_support import TIMESTAMP
 
 
@@ -343,6 +343,6 @@ def test_a_tight_logging_loop_is_written_while_it_runs_and_memory_stays_bounded(
     assert high_water <= MAX_BUFFERED_ROWS
     # Most rows reached the file before finish: what is not there yet is at most the buffer (bounded by
     # backpressure) plus the batch the writer thread is encoding (taken from a buffer under the same bound).
-    assert len(read_rows(run.run_dir / "timeline.bin")) >= total - 2 * MAX_BUFFERED_ROWS
+    assert len(list(iter_rows(run.run_dir / "timeline.bin"))) >= total - 2 * MAX_BUFFERED_ROWS
     rows = logged(run)
     assert [row["a"] for row in rows] == list(range(total))

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runicorn.errors import UnsupportedFormat
-from runicorn.timeline import MAGIC, TimelineEncoder, last_step, read_rows
+from runicorn.timeline import MAGIC, TimelineEncoder, iter_rows, last_step
 
 
 def write(path, *batches, encoder=None):
@@ -64,10 +64,10 @@ def test_mixed_round_trip_in_one_and_in_many_flushes(tmp_path):
     want = expected([(s, t, g or None, v) for s, t, g, v in MIXED])
     one = tmp_path / "one.bin"
     write(one, MIXED)
-    assert same(read_rows(one), want)
+    assert same(list(iter_rows(one)), want)
     many = tmp_path / "many.bin"
     write(many, *[[row] for row in MIXED])
-    assert same(read_rows(many), want)
+    assert same(list(iter_rows(many)), want)
     assert last_step(one) == last_step(many) == 11
 
 
@@ -107,21 +107,21 @@ def test_nonfinite_values_in_json_records_stay_valid_json(tmp_path):
 def test_selected_keys(tmp_path):
     path = tmp_path / "t.bin"
     write(path, MIXED)
-    assert read_rows(path, ["acc"]) == [
+    assert list(iter_rows(path, ["acc"])) == [
         {"_step": 1, "acc": 0.25}, {"_step": 2, "acc": 0.5}, {"_step": 4, "acc": 0.75}, {"_step": 2 ** 63, "acc": 1.0},
         {"_step": 10, "acc": 0.5}]
-    assert read_rows(path, ["name", "count"]) == [{"_step": 5, "count": 7}, {"_step": 6, "name": "resnet"}]
-    assert read_rows(path, ["missing"]) == []
-    assert read_rows(path, []) == []
+    assert list(iter_rows(path, ["name", "count"])) == [{"_step": 5, "count": 7}, {"_step": 6, "name": "resnet"}]
+    assert list(iter_rows(path, ["missing"])) == []
+    assert list(iter_rows(path, [])) == []
     # _stage is a column like the others: rows with a stage or a loss, in binary and JSON records alike
-    with_stage = read_rows(path, ["loss", "_stage"])
+    with_stage = list(iter_rows(path, ["loss", "_stage"]))
     assert [(r["_step"], r.get("_stage"), r.get("loss")) for r in with_stage] == [
         (1, None, 0.5), (2, None, 0.4), (3, "epoch_1", 0.3), (4, "epoch_1", 0.2), (5, "eval", None),
         (6, "eval", None), (2 ** 63, None, 0.1), (10, "ünïcode ✓", 0.5), (11, "ünïcode ✓", None)]
     assert all(set(r) <= {"_step", "loss", "_stage"} for r in with_stage)
-    assert read_rows(path, ["_stage"]) == [{"_step": s, "_stage": g} for s, g in [
+    assert list(iter_rows(path, ["_stage"])) == [{"_step": s, "_stage": g} for s, g in [
         (3, "epoch_1"), (4, "epoch_1"), (5, "eval"), (6, "eval"), (10, "ünïcode ✓"), (11, "ünïcode ✓")]]
-    assert all("_time" in r for r in read_rows(path, ["_time", "loss"]))
+    assert all("_time" in r for r in list(iter_rows(path, ["_time", "loss"])))
 
 
 @pytest.mark.parametrize("cut_from_end", [0, 1])
@@ -136,7 +136,7 @@ def test_truncation_at_every_offset_of_the_last_record_keeps_the_complete_prefix
         starts.append(offset)
         offset += 8 + struct.unpack_from("<I", data, offset)[0]
     last = starts[-1]
-    complete = read_rows(whole)
+    complete = list(iter_rows(whole))
     prefix = read_rows_of(tmp_path, data[:last])
     assert len(prefix) < len(complete)
     for size in range(last, len(data)):
@@ -150,7 +150,7 @@ def test_truncation_at_every_offset_of_the_last_record_keeps_the_complete_prefix
 def read_rows_of(tmp_path, data: bytes):
     path = tmp_path / "cut.bin"
     path.write_bytes(data)
-    return read_rows(path)
+    return list(iter_rows(path))
 
 
 def test_a_flipped_byte_stops_reading_at_that_record(tmp_path):
@@ -161,7 +161,7 @@ def test_a_flipped_byte_stops_reading_at_that_record(tmp_path):
     while offset < len(data):
         starts.append(offset)
         offset += 8 + struct.unpack_from("<I", data, offset)[0]
-    good = read_rows(path)
+    good = list(iter_rows(path))
     assert len(good) == 4
     for index, start in enumerate(starts):
         length = struct.unpack_from("<I", data, start)[0]
@@ -182,18 +182,18 @@ def test_unknown_version_is_refused_and_foreign_files_read_empty(tmp_path):
     data = path.read_bytes()
     path.write_bytes(b"RNTL\x00\x00\x00\x02" + data[8:])
     with pytest.raises(UnsupportedFormat, match="upgrade"):
-        read_rows(path)
+        list(iter_rows(path))
     with pytest.raises(UnsupportedFormat):
         last_step(path)
     with pytest.raises(UnsupportedFormat):
         TimelineEncoder.continuing(path)
     assert path.read_bytes()[8:] == data[8:], "a newer file is never truncated"
     path.write_bytes(b'{"_step": 1}\n')
-    assert read_rows(path) == []
+    assert list(iter_rows(path)) == []
     with pytest.raises(UnsupportedFormat, match="not a Runicorn timeline"):
         TimelineEncoder.continuing(path)
     assert path.read_bytes() == b'{"_step": 1}\n', "a foreign file is never truncated"
-    assert read_rows(tmp_path / "absent.bin") == []
+    assert list(iter_rows(tmp_path / "absent.bin")) == []
 
 
 def test_continuing_a_file_keeps_schema_ids_and_stage_and_cuts_a_torn_tail(tmp_path):
@@ -205,7 +205,7 @@ def test_continuing_a_file_keeps_schema_ids_and_stage_and_cuts_a_torn_tail(tmp_p
     encoder = TimelineEncoder.continuing(path)
     assert path.stat().st_size == clean_size
     write(path, [(3, 3.0, "warmup", {"c": 3.0}), (4, 4.0, "train", {"a": 4.0})], encoder=encoder)
-    rows = read_rows(path)
+    rows = list(iter_rows(path))
     assert [(r["_step"], r["_stage"]) for r in rows] == [(1, "warmup"), (2, "warmup"), (3, "warmup"), (4, "train")]
     assert rows[2]["c"] == 3.0 and rows[3]["a"] == 4.0
     data = path.read_bytes()
@@ -227,7 +227,7 @@ def test_continuing_a_file_whose_magic_is_torn_starts_it_again(tmp_path):
     encoder = TimelineEncoder.continuing(path)
     assert path.read_bytes() == b""
     write(path, [(1, 1.0, None, {"a": 1.0})], encoder=encoder)
-    assert read_rows(path) == [{"_step": 1, "_time": 1.0, "a": 1.0}]
+    assert list(iter_rows(path)) == [{"_step": 1, "_time": 1.0, "a": 1.0}]
 
 
 scalars = st.one_of(
@@ -246,4 +246,4 @@ rows_strategy = st.lists(
 def test_any_rows_round_trip(tmp_path_factory, batches):
     path = tmp_path_factory.mktemp("prop") / "t.bin"
     write(path, *batches)
-    assert same(read_rows(path), expected([row for batch in batches for row in batch]))
+    assert same(list(iter_rows(path)), expected([row for batch in batches for row in batch]))
