@@ -197,7 +197,7 @@ def _child_copy(spec) -> dict:
 
 
 def _child_hash(spec) -> dict:
-    from runicorn.store.objects import hash_stream
+    from runicorn.store import hash_stream
 
     started = time.perf_counter()
     with open(spec["path"], "rb", buffering=0) as handle:
@@ -288,10 +288,10 @@ def _child_puts(spec) -> dict:
 
 def _child_verify(spec) -> dict:
     from runicorn.store import ObjectId, ObjectStore, verify
-    from runicorn.store.gc import Root
+    from runicorn.store import BLOB, TREE, Ref
 
     store = ObjectStore(spec["store"], create=False)
-    roots = {"bench": [Root(ObjectId(oid), is_tree) for oid, is_tree in spec["roots"]]}
+    roots = {"bench": [Ref(ObjectId(oid), TREE if is_tree else BLOB) for oid, is_tree in spec["roots"]]}
     started = time.perf_counter()
     report = verify(store, roots)
     seconds = time.perf_counter() - started

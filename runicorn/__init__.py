@@ -7,7 +7,7 @@
 The public API is what ``__all__`` lists; everything else is implementation.
 """
 
-__version__ = "1.0.0.dev0"
+from ._version import __version__
 
 from .api import Api, RunView
 from .errors import (AmbiguousRunId, BundleError, CorruptObject, ObjectNotFound, RunError, RunExists,

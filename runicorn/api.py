@@ -4,7 +4,10 @@
     for run in api.runs("cv/resnet50", status="finished"):
         print(run.id, run.best, run.history(["val_acc"])[-1])
 
-The CLI and the viewer read through this module only.
+The CLI and the viewer read through this module only; it reads run folders
+only through ``runicorn.runfolder``. A run whose files are damaged is still
+listed (status ``damaged``, with ``problems`` saying which file and what is
+wrong), so it can be seen and removed; every other run stays usable.
 """
 
 from __future__ import annotations
@@ -14,79 +17,133 @@ import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .errors import AmbiguousRunId, RunicornError, RunNotFound
-from .runfolder import (CONFIG, ENVIRONMENT, IDENTITY, MANIFEST, MEDIA, METRICS, PRIMARY_METRIC, STATUS, SUMMARY,
-                        TEXT_LOG, effective_status, iter_run_folders, read_json, read_jsonl)
+from .errors import AmbiguousRunId, DamagedRun, RunNotFound, StorageNotFound, UnsupportedFormat
+from .runfolder import (Identity, Manifest, ManifestEntry, PrimaryMetric, RunConfig, RunFolder, RunScan, Status,
+                        effective_status, scan_runs)
 from .storage import StorageRoot
-from .timeline import iter_rows
-from .store import ObjectId, Root
+from .store import ObjectStore, Ref
+
+DAMAGED = "damaged"
 
 
 class RunView:
-    """A run as recorded on disk (read-only; re-read the files for fresh values)."""
+    """A run as recorded on disk (read-only; open the run again for fresh state values)."""
 
-    def __init__(self, folder: Path, identity: dict):
-        self.run_dir = folder
-        self.identity = identity
-        self.id: str = identity.get("id") or folder.name
-        self.path: str = identity.get("path") or ""
-        self.alias: str | None = identity.get("alias")
-        self.tags: list[str] = list(identity.get("tags") or [])
-        self.created_at: float | None = identity.get("created_at")
+    def __init__(self, folder: RunFolder):
+        self.folder = folder
+        self.run_dir = folder.path
+        self.problems: list[str] = []  # damage found so far, one sentence per file
+        self.unsupported: str | None = None  # written by a newer Runicorn: nothing in it may be trusted
+        try:
+            self._identity: Identity | None = folder.read_identity()
+        except (DamagedRun, UnsupportedFormat) as exc:
+            self._identity = None
+            self.problems.append(str(exc))
+            if isinstance(exc, UnsupportedFormat):
+                self.unsupported = str(exc)
+        identity = self._identity
+        self.id: str = identity.id if identity else folder.location_id
+        self.path: str = identity.path if identity else folder.location_path
+        self.alias: str | None = identity.alias if identity else None
+        self.tags: list[str] = list(identity.tags) if identity else []
+        self.created_at: float | None = identity.created_at if identity else None
 
     def __repr__(self) -> str:
         return f"<RunView {self.id} path={self.path!r} status={self.status}>"
 
-    # -- state ------------------------------------------------------------------
+    def _tolerant(self, read, default):
+        """A state value, or ``default`` with the damage noted in ``problems``."""
+        try:
+            return read()
+        except (DamagedRun, UnsupportedFormat) as exc:
+            if str(exc) not in self.problems:
+                self.problems.append(str(exc))
+            return default
+
+    # -- identity and state ---------------------------------------------------------
+
+    @property
+    def damaged(self) -> bool:
+        """Whether its identity or status cannot be read (the run can still be listed and removed)."""
+        _ = self.status_record
+        return self._identity is None or self._status_damaged
+
+    @property
+    def identity(self) -> dict:
+        """All of ``run.json`` (empty when it cannot be read)."""
+        return self._identity.to_json() if self._identity else {}
+
+    @property
+    def git(self) -> dict | None:
+        return self._identity.git if self._identity else None
 
     @functools.cached_property
-    def status_record(self) -> dict:
-        return read_json(self.run_dir / STATUS) or {}
+    def status_record(self) -> Status:
+        self._status_damaged = False
+        try:
+            return self.folder.read_status() or Status(started_at=self.created_at)
+        except (DamagedRun, UnsupportedFormat) as exc:
+            self._status_damaged = True
+            self.problems.append(str(exc))
+            return Status(started_at=self.created_at)
 
     @functools.cached_property
     def status(self) -> str:
-        """finished / failed / interrupted / running, or crashed for a running run whose writer is gone."""
-        return effective_status(self.run_dir, self.status_record)
+        """finished / failed / interrupted / running; crashed for a running run whose writer is gone;
+        damaged when its identity or status cannot be read."""
+        record = self.status_record
+        if self.damaged:
+            return DAMAGED
+        return effective_status(record.status, record.started_at, self.folder.heartbeat_time(), record.host,
+                                record.pid)
 
     @property
     def ended_at(self) -> float | None:
-        return self.status_record.get("ended_at")
+        return self.status_record.ended_at
 
     @property
     def duration(self) -> float | None:
-        start = self.status_record.get("started_at") or self.created_at
+        start = self.status_record.started_at or self.created_at
         if start is None:
             return None
         end = self.ended_at
         if end is None:
-            end = time.time() if self.status == "running" else _mtime(self.run_dir / "heartbeat")
+            end = time.time() if self.status == "running" else self.folder.heartbeat_time()
         return None if end is None else max(0.0, end - start)
 
     @property
     def error(self) -> dict | None:
-        return self.status_record.get("error")
+        return self.status_record.error
 
     @functools.cached_property
     def summary(self) -> dict:
-        return read_json(self.run_dir / SUMMARY) or {}
+        return self._tolerant(self.folder.read_summary, {})
 
     @functools.cached_property
+    def run_config(self) -> RunConfig:
+        return self._tolerant(self.folder.read_config, RunConfig())
+
+    @property
     def config(self) -> dict:
-        return read_json(self.run_dir / CONFIG) or {}
+        """``{"args", "extra", "config_files"}`` as ``log_config`` recorded them."""
+        return self.run_config.to_json()
 
     @functools.cached_property
     def environment(self) -> dict | None:
-        return read_json(self.run_dir / ENVIRONMENT)
+        return self._tolerant(self.folder.read_environment, None)
 
     @functools.cached_property
+    def primary(self) -> PrimaryMetric | None:
+        return self._tolerant(self.folder.read_primary_metric, None)
+
+    @property
     def primary_metric(self) -> dict | None:
         """``{"name", "mode", "best", "step"}`` or None."""
-        record = read_json(self.run_dir / PRIMARY_METRIC)
-        return record if isinstance(record, dict) and record.get("name") else None
+        return self.primary.to_json() if self.primary else None
 
     @property
     def best(self):
-        return (self.primary_metric or {}).get("best")
+        return self.primary.best if self.primary else None
 
     # -- timeline ---------------------------------------------------------------
 
@@ -101,12 +158,12 @@ class RunView:
         """``history`` one row at a time, for runs too long to hold as a list of dicts."""
         if isinstance(keys, str):
             keys = [keys]  # not a set of characters
-        return iter_rows(self.run_dir / METRICS, keys)
+        return self.folder.iter_timeline(keys)
 
     def metric_keys(self) -> dict[str, dict]:
         """Metric name -> ``{"count", "last"}``."""
         stats: dict[str, dict] = {}
-        for row in iter_rows(self.run_dir / METRICS):
+        for row in self.folder.iter_timeline():
             for key, value in row.items():
                 if key.startswith("_"):
                     continue
@@ -119,47 +176,42 @@ class RunView:
         return stats
 
     def text_log(self) -> str:
-        try:
-            return (self.run_dir / TEXT_LOG).read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
+        return self.folder.read_text_log()
 
     def images(self) -> list[dict]:
-        return read_jsonl(self.run_dir / MEDIA)
+        return self.folder.read_images()
 
     # -- assets -----------------------------------------------------------------
 
-    def manifest(self) -> list[dict]:
-        """Every manifest line, in order."""
-        return read_jsonl(self.run_dir / MANIFEST)
+    def read_manifest(self) -> Manifest:
+        """The manifest as typed entries, with the lines that do not read in ``problems``."""
+        manifest = self.folder.read_manifest()
+        for problem in manifest.problems:
+            text = f"run folder {self.run_dir}: {problem}"
+            if text not in self.problems:
+                self.problems.append(text)
+        return manifest
 
-    def assets(self) -> dict[str, list[dict]]:
+    def manifest(self) -> list[ManifestEntry]:
+        """Every manifest line that reads, in order (each reads like the JSON object it was written as)."""
+        return self.read_manifest().entries
+
+    def assets(self) -> dict[str, list[ManifestEntry]]:
         """Role -> the latest manifest entry of each name (later lines supersede earlier ones)."""
-        latest: dict[tuple[str, str], dict] = {}
-        for entry in self.manifest():
-            latest[(entry.get("role", "?"), entry.get("name", ""))] = entry
-        grouped: dict[str, list[dict]] = {}
-        for (role, _), entry in latest.items():
+        grouped: dict[str, list[ManifestEntry]] = {}
+        for (role, _), entry in self.read_manifest().latest().items():
             grouped.setdefault(role, []).append(entry)
         return grouped
 
-    def latest_asset(self, role: str, name: str | None = None) -> dict | None:
+    def latest_asset(self, role: str, name: str | None = None) -> ManifestEntry | None:
         entries = self.assets().get(role, [])
         if name is not None:
-            entries = [e for e in entries if e.get("name") == name]
+            entries = [e for e in entries if e.name == name]
         return entries[-1] if entries else None
 
-    def roots(self) -> list[Root]:
-        """Every object this run refers to (gc roots): one per manifest line that names a stored object."""
-        roots = []
-        for entry in self.manifest():
-            tagged = entry.get("id")
-            if isinstance(tagged, str):
-                try:
-                    roots.append(Root(ObjectId.parse(tagged), entry.get("type") == "tree"))
-                except ValueError:
-                    continue  # a damaged line names nothing we can keep
-        return roots
+    def roots(self) -> list[Ref]:
+        """Every object this run refers to (its gc roots)."""
+        return self.read_manifest().roots()
 
 
 class Api:
@@ -169,26 +221,26 @@ class Api:
         self.storage = StorageRoot(storage)
         self.root = self.storage.root
 
-    @property
-    def store(self):
-        """The root's object store. Reading never creates one: a mistyped root is an error, not a new folder."""
+    def require_root(self) -> None:
+        """Refuse a folder that is no storage root: a mistyped path is an error, never a new store."""
         if not self.storage.exists():
-            raise RunicornError(f"no Runicorn storage root at {self.root} (it has no runs/ and no store/): "
-                                "check --storage, $RUNICORN_DIR or `runicorn config`")
+            raise StorageNotFound(f"no Runicorn storage root at {self.root} (it has no runs/ and no store/): "
+                                  "check --storage, $RUNICORN_DIR or `runicorn config`")
+
+    @property
+    def store(self) -> ObjectStore:
+        """The root's object store. Reading never creates one (see ``require_root``)."""
+        self.require_root()
         return self.storage.store
 
-    def _views(self, path: str | None = None) -> list[RunView]:
-        views = []
-        for folder in iter_run_folders(self.storage.runs_dir, path):
-            identity = read_json(folder / IDENTITY)
-            if isinstance(identity, dict):
-                views.append(RunView(folder, identity))
-        return views
+    def scan(self, path: str | None = None) -> RunScan:
+        """Every run folder (damaged ones included) and the folders that could not be listed."""
+        return scan_runs(self.storage.runs_dir, path)
 
     def runs(self, path: str | None = None, *, status: str | None = None, alias: str | None = None,
              tags: Iterable[str] | None = None) -> list[RunView]:
         """Runs under a path prefix (oldest first), filtered by status, alias and tags (all must be present)."""
-        views = self._views(path)
+        views = [RunView(folder) for folder in self.scan(path).folders]
         if status is not None:
             views = [v for v in views if v.status == status]
         if alias is not None:
@@ -198,23 +250,18 @@ class Api:
             views = [v for v in views if wanted <= set(v.tags)]
         return sorted(views, key=lambda v: (v.created_at or 0.0, v.id))
 
-    def run(self, run_id: str) -> RunView:
-        """Open a run by id or unique id prefix."""
-        if not isinstance(run_id, str) or not run_id:
-            raise RunNotFound(f"run id must be a non-empty string, got {run_id!r}")
-        views = self._views()
-        exact = [v for v in views if v.id == run_id]
-        matches = exact or [v for v in views if v.id.startswith(run_id)]
-        if not matches:
-            raise RunNotFound(f"no run with id or id prefix {run_id!r} under {self.root}; `runicorn ls` lists runs")
-        if len(matches) > 1:
-            shown = ", ".join(sorted(v.id for v in matches)[:5])
-            raise AmbiguousRunId(f"{run_id!r} matches {len(matches)} runs ({shown}); give more of the id")
-        return matches[0]
-
-
-def _mtime(path: Path) -> float | None:
-    try:
-        return path.stat().st_mtime
-    except FileNotFoundError:
-        return None
+    def run(self, run: str) -> RunView:
+        """Open a run by id, unique alias, or unique id prefix."""
+        if not isinstance(run, str) or not run:
+            raise RunNotFound(f"a run is named by its id, a unique id prefix or a unique alias; got {run!r}")
+        self.require_root()
+        views = self.runs()
+        for matches, what in (([v for v in views if v.id == run], "id"),
+                              ([v for v in views if v.alias == run], "alias"),
+                              ([v for v in views if v.id.startswith(run)], "id prefix")):
+            if len(matches) == 1:
+                return matches[0]
+            if matches:
+                shown = ", ".join(sorted(f"{v.path}/{v.id}" for v in matches)[:5])
+                raise AmbiguousRunId(f"{what} {run!r} matches {len(matches)} runs ({shown}); give more of the id")
+        raise RunNotFound(f"no run with id, alias or id prefix {run!r} under {self.root}; `runicorn ls` lists runs")

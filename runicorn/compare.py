@@ -6,8 +6,7 @@ import difflib
 from dataclasses import dataclass, field
 
 from .api import RunView
-from .store import ObjectId, ObjectStore, walk_tree
-from .store.trees import DIR, FILE, SYMLINK
+from .store import DIR, FILE, SYMLINK, ObjectId, ObjectStore, walk_tree
 
 _MAX_DIFF_BYTES = 2 << 20  # larger files are reported as changed, not diffed
 
@@ -64,10 +63,9 @@ def _changes(a: dict, b: dict) -> list[ValueChange]:
 
 def _code_files(store: ObjectStore, view: RunView) -> dict[str, tuple[str, ObjectId | None, str | None, bool]] | None:
     entry = view.latest_asset("code")
-    if entry is None or not entry.get("id"):
+    if entry is None or entry.ref is None:
         return None
-    return {path: (e.kind, e.id, e.target, e.executable)
-            for path, e in walk_tree(store, ObjectId.parse(entry["id"])) if e.kind != DIR}
+    return {path: (e.kind, e.id, e.target, e.executable) for path, e in walk_tree(store, entry.ref.id) if e.kind != DIR}
 
 
 def _text(store: ObjectStore, oid: ObjectId) -> list[str] | None:
@@ -114,6 +112,5 @@ def _describe(kind: str, target: str | None) -> str:
 
 
 def diff_runs(store: ObjectStore, a: RunView, b: RunView) -> RunDiff:
-    config_a = {**a.config.get("args", {}), **a.config.get("extra", {})}
-    config_b = {**b.config.get("args", {}), **b.config.get("extra", {})}
-    return RunDiff(a.id, b.id, _changes(config_a, config_b), _changes(a.summary, b.summary), diff_code(store, a, b))
+    return RunDiff(a.id, b.id, _changes(a.run_config.values, b.run_config.values), _changes(a.summary, b.summary),
+                   diff_code(store, a, b))

@@ -1,7 +1,13 @@
 """Storage-root maintenance: gc, du, verify and rm, with every run manifest as the roots.
 
-These are the operations behind ``runicorn gc|du|verify|rm``; they know runs
-(through the read API) and hand the store its roots.
+These are the operations behind ``runicorn gc|du|verify|rm``. They know runs
+(through the read API and the run folder format) and hand the store its
+roots; what is reachable is decided by the store's one walk (``Walker``).
+
+Every manifest under ``runs/`` is a root, whatever state its run's other files
+are in. What keeps the roots from being known whole (a folder that cannot be
+listed, a manifest line that does not read, a missing ``runs/`` beside a store
+that holds objects) is a *problem*: gc then deletes nothing, and verify fails.
 """
 
 from __future__ import annotations
@@ -9,30 +15,57 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from .api import Api, RunView
 from .errors import RunError
-from .store import DEFAULT_GRACE_SECONDS, GcPlan, GcResult, ObjectId, Root, VerifyReport, collect, verify
-from .store.trees import content_bytes, read_tree
+from .store import (DEFAULT_GRACE_SECONDS, NO_PROGRESS, GcPlan, GcResult, Listing, Progress, Ref, VerifyReport,
+                    Walker, collect, verify)
 
 TRASH_FOLDER = ".trash"  # under runs/: run folders being deleted (never listed)
 
 
-def run_roots(api: Api, runs: Iterable[RunView] | None = None) -> dict[str, list[Root]]:
-    return {view.id: view.roots() for view in (api.runs() if runs is None else runs)}
+@dataclass
+class RootSet:
+    """Every reference under ``runs/``, by run, and what keeps the set from being known whole."""
+
+    by_run: dict[str, list[Ref]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def all(self) -> list[Ref]:
+        return [ref for refs in self.by_run.values() for ref in refs]
+
+
+def collect_roots(api: Api) -> RootSet:
+    """Read every manifest under ``runs/``; a run is labelled by its folder's id, damaged or not."""
+    roots = RootSet()
+    runs_dir = api.storage.runs_dir
+    if not runs_dir.is_dir():
+        if os.path.lexists(runs_dir):
+            roots.problems.append(f"{runs_dir} is not a folder")
+        elif any(api.store.iter_objects()):
+            roots.problems.append(f"the store holds objects but {runs_dir} is missing (moved or not mounted?); "
+                                  "a store without its runs is damage, not an empty root")
+        return roots
+    scan = api.scan()
+    roots.problems += scan.problems
+    for folder in scan.folders:
+        manifest = folder.read_manifest()
+        roots.by_run.setdefault(folder.location_id, []).extend(manifest.roots())
+        roots.problems += [f"run folder {folder.path}: {problem}" for problem in manifest.problems]
+    return roots
 
 
 # -- gc ---------------------------------------------------------------------------
 
 
 def collect_garbage(api: Api, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, dry_run: bool = False,
-                    progress: Callable[[int], None] | None = None) -> tuple[GcPlan, GcResult | None]:
+                    progress: Progress = NO_PROGRESS) -> tuple[GcPlan, GcResult | None]:
     """gc with every run's manifest as roots (runs being written are protected by the grace period)."""
     if not dry_run:  # a dry run changes nothing, not even leftovers of an interrupted rm
         _purge_deleted_runs(api)
-    roots = [root for roots in run_roots(api).values() for root in roots]
-    return collect(api.store, roots, grace_seconds, dry_run=dry_run, progress=progress)
+    roots = collect_roots(api)
+    return collect(api.store, roots.all(), grace_seconds, dry_run=dry_run, progress=progress,
+                   problems=roots.problems)
 
 
 # -- du ---------------------------------------------------------------------------
@@ -55,97 +88,88 @@ class DiskUsage:
     store_objects: int = 0
     unreferenced_bytes: int = 0
     missing_objects: int = 0  # referenced by a run, absent from the store: not counted in any figure
+    damaged_objects: int = 0  # referenced but unreadable (a tree that does not parse): what lies below is not counted
     runs: list[RunUsage] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
     @property
     def dedup_ratio(self) -> float:
         return self.logical_bytes / self.physical_bytes if self.physical_bytes else 1.0
 
 
-class _Reachability:
-    """Shared walk over trees: each tree is read once however many runs refer to it."""
-
-    def __init__(self, api: Api):
-        self.store = api.store
-        self.sizes = {obj.id: obj.size for obj in self.store.iter_objects()}
-        self._children: dict[ObjectId, list[tuple[ObjectId, bool]]] = {}
-        self._logical: dict[ObjectId, int] = {}
-        self.missing: set[ObjectId] = set()
-
-    def _entries(self, tree_id: ObjectId) -> list[tuple[ObjectId, bool]]:
-        if tree_id not in self._children:
-            entries = read_tree(self.store, tree_id)
-            self._children[tree_id] = [(e.id, e.kind == "dir") for e in entries if e.id is not None]
-            self._logical[tree_id] = content_bytes(entries)
-        return self._children[tree_id]
-
-    def reachable(self, roots: list[Root]) -> set[ObjectId]:
-        # Visited as (id, is_tree), as in gc's mark: only a tree reference reaches children.
-        visited: set[tuple[ObjectId, bool]] = set()
-        stack = [(r.id, r.is_tree) for r in roots]
-        while stack:
-            item = stack.pop()
-            if item in visited:
-                continue
-            if item[0] not in self.sizes:
-                self.missing.add(item[0])
-                continue
-            visited.add(item)
-            if item[1]:
-                stack.extend(self._entries(item[0]))
-        return {oid for oid, _ in visited}
-
-    def logical(self, root: Root) -> int:
-        """Bytes a restore of this root would write."""
-        if root.id not in self.sizes:
-            return 0
-        if not root.is_tree:
-            return self.sizes[root.id]
-        self._entries(root.id)
-        return self._logical[root.id]
-
-
-def disk_usage(api: Api, path_prefix: str | None = None,
-               progress: Callable[[int], None] | None = None) -> DiskUsage:
+def disk_usage(api: Api, path_prefix: str | None = None, progress: Progress = NO_PROGRESS) -> DiskUsage:
     """Logical vs physical bytes of the runs under a prefix, and what deleting each would free.
 
-    ``progress(1)`` per run walked: every run is, since "only this run" is judged against all of them.
+    ``progress`` counts runs walked: every run is, since "only this run" is judged against all of them.
     """
-    walk = _Reachability(api)
+    store = api.store
+    listing = Listing(store)
+    walker = Walker(store, listing)
     everyone = api.runs()
     selected = {v.id for v in api.runs(path_prefix)} if path_prefix else {v.id for v in everyone}
-    per_run: dict[str, set[ObjectId]] = {}
-    holders: dict[ObjectId, int] = {}
-    usage = DiskUsage(store_bytes=sum(walk.sizes.values()), store_objects=len(walk.sizes))
+    per_run: dict[str, set] = {}
+    holders: dict = {}
+    usage = DiskUsage(store_bytes=listing.object_bytes, store_objects=len(listing.objects))
+    missing: set = set()
+    damaged: set = set()
+    progress.start(len(everyone), "runs")
     for view in everyone:
-        roots = view.roots()
-        reach = walk.reachable(roots)
-        per_run[view.id] = reach
-        if progress is not None:
-            progress(1)
-        for oid in reach:
+        manifest = view.read_manifest()
+        roots = manifest.roots()
+        reach = walker.walk(roots)
+        per_run[view.id] = reach.reached
+        missing |= reach.missing
+        damaged |= set(reach.damaged)
+        usage.problems += view.problems
+        progress.advance(1)
+        for oid in reach.reached:
             holders[oid] = holders.get(oid, 0) + 1
         if view.id in selected:
             # The same root named twice (an unchanged outputs tree re-recorded) is one copy for a restore.
-            logical = sum(walk.logical(root) for root in set(roots))
+            logical = sum(walker.content_size(ref) for ref in set(roots))
             usage.runs.append(RunUsage(view.id, view.path, logical_bytes=logical,
-                                       physical_bytes=sum(walk.sizes[o] for o in reach)))
+                                       physical_bytes=sum(walker.size(o) for o in reach.reached)))
     for run in usage.runs:
-        run.exclusive_bytes = sum(walk.sizes[o] for o in per_run[run.id] if holders[o] == 1)
+        run.exclusive_bytes = sum(walker.size(o) for o in per_run[run.id] if holders[o] == 1)
     usage.logical_bytes = sum(r.logical_bytes for r in usage.runs)
-    physical: set[ObjectId] = set().union(*(per_run[r.id] for r in usage.runs)) if usage.runs else set()
-    usage.physical_bytes = sum(walk.sizes[o] for o in physical)
-    usage.unreferenced_bytes = sum(size for oid, size in walk.sizes.items() if oid not in holders)
-    usage.missing_objects = len(walk.missing)
+    physical: set = set().union(*(per_run[r.id] for r in usage.runs)) if usage.runs else set()
+    usage.physical_bytes = sum(walker.size(o) for o in physical)
+    usage.unreferenced_bytes = sum(o.size for oid, o in listing.objects.items() if oid not in holders)
+    usage.missing_objects = len(missing)
+    usage.damaged_objects = len(damaged)
     return usage
 
 
 # -- verify -------------------------------------------------------------------------
 
 
-def verify_storage(api: Api, progress: Callable[[int], None] | None = None) -> VerifyReport:
-    """Re-hash every object and check every run's references; damage is reported with the runs that need it."""
-    return verify(api.store, run_roots(api), progress)
+@dataclass
+class StorageReport:
+    """verify of a whole storage root: the store's report, and the run folders that do not read."""
+
+    store: VerifyReport
+    damaged_runs: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.store.ok and not self.damaged_runs
+
+
+def verify_storage(api: Api, progress: Progress = NO_PROGRESS) -> StorageReport:
+    """Re-hash every object, check every run's references, and read every run folder's files."""
+    roots = collect_roots(api)
+    report = StorageReport(verify(api.store, roots.by_run, progress), list(roots.problems))
+    for folder in api.scan().folders:
+        for problem in _folder_problems(RunView(folder)):
+            if problem not in report.damaged_runs:
+                report.damaged_runs.append(problem)
+    return report
+
+
+def _folder_problems(view: RunView) -> list[str]:
+    """Read every state file of a run (each read notes its damage in ``problems``)."""
+    _ = view.status, view.summary, view.run_config, view.environment, view.primary
+    return view.problems
 
 
 # -- rm -----------------------------------------------------------------------------
@@ -163,14 +187,17 @@ def remove_runs(api: Api, views: list[RunView], *, force: bool = False) -> list[
     if live and not force:
         raise RunError(f"run(s) {', '.join(live)} are still running (fresh heartbeat); "
                        "stop them first, or pass --force")
-    trash = api.storage.runs_dir / TRASH_FOLDER
+    runs_dir = api.storage.runs_dir
+    trash = runs_dir / TRASH_FOLDER
     trash.mkdir(parents=True, exist_ok=True)
     removed = []
     for view in views:
+        if runs_dir not in view.run_dir.parents:  # never move a folder that is not below runs/
+            raise RunError(f"run folder {view.run_dir} is not inside {runs_dir}; refusing to remove it")
         target = trash / f"{view.id}-{os.urandom(4).hex()}"
         os.rename(view.run_dir, target)
         removed.append(view.id)
-        _prune_empty_parents(view.run_dir.parent, api.storage.runs_dir)
+        _prune_empty_parents(view.run_dir.parent, runs_dir)
     _purge_deleted_runs(api)
     return removed
 

@@ -1,25 +1,27 @@
 """Restore what a run stored: code, outputs, a dataset, pretrained weights or config files.
 
-Everything goes through ``materialize_*``: byte-exact, executable bits kept,
-hashes verified while writing, and nothing written outside the target folder.
+Plan, then write: ``plan_restore`` finds what to write and its size in bytes
+(for the progress bar); ``restore`` writes it. Everything goes through the
+store's ``materialize_*``: byte-exact, executable bits kept, hashes verified
+while writing, and nothing written outside the target folder.
 """
 
 from __future__ import annotations
 
 import os
 import posixpath
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from .api import RunView
-from .errors import RunError, UnsafePath
-from .runfolder import write_json
-from .store import ObjectId, ObjectStore, materialize_blob, materialize_tree
-from .store.materialize import MaterializeResult, prepare_target
-from .store.trees import DIR, check_name, content_bytes, read_tree
+from .errors import RunError, UnsupportedFormat
+from .runfolder import ManifestEntry, jsonable_tree
+from .store import (DIR, NO_PROGRESS, TREE, MaterializeResult, ObjectStore, Progress, Ref, atomic_write_json,
+                    check_name, check_tree, make_real_dir, materialize_blob, materialize_tree, prepare_target,
+                    read_tree)
 
 KINDS = ("code", "outputs", "dataset", "pretrained", "config")
+CONFIG_VALUES_FILE = "runicorn-config.json"
 
 
 @dataclass
@@ -31,116 +33,120 @@ class RestoreResult:
     bytes: int
 
 
-def restore(store: ObjectStore, view: RunView, kind: str, target: str | os.PathLike, *, name: str | None = None,
-            force: bool = False, progress=None) -> RestoreResult:
-    """Write what ``view`` stored into ``target``; ``progress(nbytes)`` is called per file written."""
-    target = Path(target)
-    if kind == "config":
-        result = _restore_config(store, view, target, force)
-        return RestoreResult(kind, name, target, result.files, result.bytes)
-    oid, is_tree, file_name = _source(store, view, kind, name)
-    if is_tree:
-        result = materialize_tree(store, oid, target, force=force, progress=progress)
-    else:
-        folder = prepare_target(target, force=force)
-        result = MaterializeResult(files=1, bytes=materialize_blob(store, oid, folder / file_name))
-        if progress is not None:
-            progress(result.bytes)
-    return RestoreResult(kind, name, target, result.files, result.bytes)
+@dataclass
+class RestorePlan:
+    """What a restore writes: objects with the names they get below the target, and how many bytes in all."""
+
+    view: RunView
+    kind: str
+    name: str | None
+    items: list[tuple[str, Ref]]  # (relative path, ref): "" for a tree restored as the target itself
+    bytes: int
+    config_values: dict | None = None  # for --config: the logged arguments and extra values
 
 
-def restore_size(store: ObjectStore, view: RunView, kind: str, name: str | None = None) -> int:
-    """Bytes ``restore`` will write (0 for config files, which are small), for a progress bar."""
-    if kind == "config":
-        return 0
-    oid, is_tree, _ = _source(store, view, kind, name)
-    return content_bytes(read_tree(store, oid)) if is_tree else store.size(oid)
-
-
-def _source(store: ObjectStore, view: RunView, kind: str, name: str | None) -> tuple[ObjectId, bool, str]:
-    """What a restore writes: the object id, whether it is a tree, and a single file's name."""
+def plan_restore(store: ObjectStore, view: RunView, kind: str, name: str | None = None) -> RestorePlan:
+    """Find what to restore and check it can be (unsafe links and missing objects are refused here)."""
     if kind not in KINDS:
         raise ValueError(f"cannot restore {kind!r}; choose one of {', '.join(KINDS)}")
+    if view.unsupported:
+        raise UnsupportedFormat(view.unsupported)
+    if kind == "config":
+        return _plan_config(store, view)
     if kind == "outputs":
-        return _outputs_tree(store, view, name), True, ""
-    entry = _entry(view, kind, name)
-    oid = ObjectId.parse(entry["id"])
-    if entry.get("type") == "tree":
-        return oid, True, ""
-    return oid, False, check_name(os.path.basename(entry.get("path") or entry.get("resolved_path") or entry["name"]))
+        items = [("", _outputs_tree(store, view, name))]
+    else:
+        entry = _entry(view, kind, name)
+        if entry.ref.kind == TREE:
+            items = [("", entry.ref)]
+        else:
+            source = entry.get("path") or entry.get("resolved_path") or entry.name
+            items = [(check_name(os.path.basename(str(source))), entry.ref)]
+    return RestorePlan(view, kind, name, items, sum(_planned_bytes(store, ref) for _, ref in items))
 
 
-def _entry(view: RunView, kind: str, name: str | None) -> dict:
-    entries = [e for e in view.assets().get(kind, []) if name is None or e.get("name") == name]
-    stored = [e for e in entries if e.get("id")]
-    if not stored:
-        known = sorted(e.get("name", "?") for e in view.assets().get(kind, []))
-        if kind == "code":
-            raise RunError(f"run {view.id} has no code snapshot (it was started without snapshot_code=True)")
-        if name is None:
-            raise RunError(f"restoring a {kind} needs its name; run {view.id} has: {', '.join(known) or 'none'}")
-        hint = "it was recorded as a reference only (save=False)" if entries else f"known: {', '.join(known) or 'none'}"
-        raise RunError(f"run {view.id} has no stored {kind} named {name!r}; {hint}")
-    return stored[-1]
+def restore(store: ObjectStore, plan: RestorePlan, target: str | os.PathLike, *, force: bool = False,
+            progress: Progress = NO_PROGRESS) -> RestoreResult:
+    """Write what ``plan`` found into ``target``; ``progress`` counts bytes out of the plan's total."""
+    target = Path(target)
+    progress.start(plan.bytes, "bytes")
+    if len(plan.items) == 1 and plan.items[0][0] == "" and plan.config_values is None:
+        result = materialize_tree(store, plan.items[0][1].id, target, force=force, progress=progress)
+    else:
+        folder = prepare_target(target, force=force)
+        result = MaterializeResult()
+        for rel, ref in plan.items:
+            parent = folder
+            parts = rel.split("/")
+            for part in parts[:-1]:
+                parent = make_real_dir(parent / part)
+            result.bytes += materialize_blob(store, ref.id, parent / parts[-1], progress=progress)
+            result.files += 1
+        if plan.config_values is not None:
+            atomic_write_json(folder / CONFIG_VALUES_FILE, jsonable_tree(plan.config_values))
+            result.files += 1
+            result.bytes += (folder / CONFIG_VALUES_FILE).stat().st_size
+    return RestoreResult(plan.kind, plan.name, target, result.files, result.bytes)
 
 
-def _outputs_tree(store: ObjectStore, view: RunView, name: str | None) -> ObjectId:
+def _planned_bytes(store: ObjectStore, ref: Ref) -> int:
+    return check_tree(store, ref.id).bytes if ref.kind == TREE else store.size(ref.id)
+
+
+def _entry(view: RunView, kind: str, name: str | None) -> ManifestEntry:
+    entries = [e for e in view.assets().get(kind, []) if name is None or e.name == name]
+    stored = [e for e in entries if e.ref is not None]
+    if stored:
+        return stored[-1]
+    restorable = sorted(e.name for e in view.assets().get(kind, []) if e.ref is not None)
+    if kind == "code":
+        raise RunError(f"run {view.id} has no code snapshot (it was started without snapshot_code=True)")
+    if name is None:
+        raise RunError(f"restoring a {kind} needs its name; run {view.id} has: {', '.join(restorable) or 'none'}")
+    hint = ("it was recorded as a reference only (save=False), so its files were never stored" if entries
+            else f"stored {kind}s: {', '.join(restorable) or 'none'}")
+    raise RunError(f"run {view.id} has no stored {kind} named {name!r}; {hint}")
+
+
+def _outputs_tree(store: ObjectStore, view: RunView, name: str | None) -> Ref:
     """The latest outputs tree, or one output folder of it."""
     entry = view.latest_asset("outputs", "outputs")
-    if entry is None:
+    if entry is None or entry.ref is None:
         raise RunError(f"run {view.id} archived no outputs (use run.scan_outputs_once or run.watch_outputs)")
-    tree_id = ObjectId.parse(entry["id"])
     if name is None:
-        return tree_id
-    folders = {e.name: e for e in read_tree(store, tree_id) if e.kind == DIR}
+        return entry.ref
+    folders = {e.name: e for e in read_tree(store, entry.ref.id) if e.kind == DIR}
     if name not in folders:
         raise RunError(f"run {view.id} has no output folder {name!r}; it has: {', '.join(sorted(folders))}")
-    return folders[name].id
+    return Ref(folders[name].id, TREE)
 
 
-def _restore_config(store: ObjectStore, view: RunView, target: Path, force: bool) -> MaterializeResult:
+def _plan_config(store: ObjectStore, view: RunView) -> RestorePlan:
     """Config files as they were, plus ``runicorn-config.json`` with the logged args and extra values."""
-    config = view.config
-    files = [f for f in config.get("config_files", []) if isinstance(f, dict) and f.get("id")]
-    if not config.get("args") and not config.get("extra") and not files:
+    config = view.run_config
+    files = config.stored_files()
+    if not config.args and not config.extra and not files:
         raise RunError(f"run {view.id} logged no config (run.log_config)")
-    placed = _place_config_files(files)
-    folder = prepare_target(target, force=force)
-    result = MaterializeResult()
-    for name, file in placed.items():
-        parts = [check_name(part) for part in name.split("/")]
-        parent = folder
-        for part in parts[:-1]:
-            parent = _real_dir(parent / part)
-        result.bytes += materialize_blob(store, ObjectId.parse(file["id"]), parent / parts[-1])
-        result.files += 1
-    write_json(folder / "runicorn-config.json", {"args": config.get("args", {}), "extra": config.get("extra", {})})
-    result.files += 1
-    return result
+    items = [(name, ref) for name, ref in _place_config_files(files).items()]
+    for rel, _ in items:
+        for part in rel.split("/"):
+            check_name(part)
+    return RestorePlan(view, "config", None, items, sum(store.size(ref.id) for _, ref in items),
+                       config_values={"args": config.args, "extra": config.extra})
 
 
-def _place_config_files(files: list[dict]) -> dict[str, dict]:
+def _place_config_files(files: list[tuple[dict, Ref]]) -> dict[str, Ref]:
     """Where each config file goes: its name or, when two share a name, its path below their common folder.
 
     Flat names would let the second of two ``base.yaml`` overwrite the first.
     """
-    names = [file.get("name") or os.path.basename(file["path"]) for file in files]
+    names = [file.get("name") or os.path.basename(file["path"]) for file, _ in files]
     if len(set(names)) == len(names):
-        return dict(zip(names, files))
+        return {name: ref for name, (_, ref) in zip(names, files)}
     parts = [[p for p in posixpath.normpath(str(file.get("path") or name)).split("/") if p not in ("", ".", "..")]
-             for file, name in zip(files, names)]
+             for (file, _), name in zip(files, names)]
     common = 0
     while all(len(p) > common + 1 for p in parts) and len({p[common] for p in parts}) == 1:
         common += 1
-    return {"/".join(p[common:]): file for p, file in zip(parts, files)}  # one path twice: the later record
+    return {"/".join(p[common:]): ref for p, (_, ref) in zip(parts, files)}  # one path twice: the later record
 
-
-def _real_dir(path: Path) -> Path:
-    """A folder we may write into: made here, or already a real folder (never through a symlink)."""
-    try:
-        os.mkdir(path)
-    except FileExistsError:
-        if not stat.S_ISDIR(os.lstat(path).st_mode):
-            raise UnsafePath(f"{path} exists and is not a folder (a symlink or file); refusing to write through it") \
-                from None
-    return path

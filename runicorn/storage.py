@@ -12,8 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from .store import ObjectStore
-from .store.atomic import atomic_write_json
+from .store import ObjectStore, atomic_write_json
 
 ENV_STORAGE = "RUNICORN_DIR"
 DEFAULT_FOLDER = ".runicorn"

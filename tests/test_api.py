@@ -11,6 +11,7 @@ import pytest
 
 import runicorn as rn
 from runicorn import AmbiguousRunId, RunNotFound, RunView
+from runicorn.errors import StorageNotFound
 from runicorn.sdk import exithooks
 
 
@@ -162,8 +163,8 @@ def test_filters_combine(population):
 def test_empty_and_default_storage(tmp_path):
     assert rn.Api(tmp_path / "nothing-here").runs() == []
     assert rn.Api().root == tmp_path / "storage"  # RUNICORN_DIR, like rn.init
-    with pytest.raises(RunNotFound):
-        rn.Api(tmp_path / "nothing-here").run("x")
+    with pytest.raises(StorageNotFound, match="no Runicorn storage root at .*nothing-here"):
+        rn.Api(tmp_path / "nothing-here").run("x")  # a mistyped root, not a missing run
 
 
 # -- reading a run ---------------------------------------------------------------------------------
@@ -242,22 +243,29 @@ def test_damaged_state_files_do_not_break_reading(storage):
     (folder / "status.json").write_text("not json")
     broken = storage / "runs" / "proj" / "not-a-run"
     broken.mkdir()
-    (broken / "run.json").write_text("{")  # unreadable identity: left out of listings
+    (broken / "run.json").write_text("{")  # unreadable identity: listed as damaged, known by its folder
     api = rn.Api(storage)
-    assert ids(api.runs()) == ["good", "damaged"]
+    assert sorted(ids(api.runs())) == ["damaged", "good", "not-a-run"]
+    assert api.run("not-a-run").status == "damaged" and api.run("not-a-run").path == "proj"
+    assert "run.json is not JSON" in api.run("not-a-run").problems[0]
     view = api.run("damaged")
-    assert view.summary == {} and view.config == {} and view.primary_metric is None and view.best is None
+    assert view.summary == {} and view.config == {"args": {}, "extra": {}, "config_files": []}
+    assert view.primary_metric is None and view.best is None
     assert view.history() == [{"_step": 1, "_time": view.history()[0]["_time"], "a": 1}]
-    assert view.status in ("running", "crashed")  # no recorded outcome: judged by liveness
+    assert view.status == "damaged"  # status.json does not read: no outcome can be trusted
+    assert sorted(p.split(": ", 1)[1].split(" ", 1)[0] for p in view.problems) == [
+        "config.json", "primary_metric.json", "status.json", "summary.json"]
     assert api.run(good.id).status == "finished"
 
 
-def test_reader_does_not_descend_into_run_folders(storage):
+def test_a_run_folder_nested_in_another_is_still_found(storage):
+    """Older versions let a run land inside another run's folder; it must not hide (its objects are roots)."""
     run = make_run("p", "outer")
     nested = run.run_dir / "sub" / "inner"
     nested.mkdir(parents=True)
-    (nested / "run.json").write_text(json.dumps({"format": "runicorn-run", "version": 1, "id": "inner"}))
-    assert ids(rn.Api(storage).runs()) == ["outer"]
+    (nested / "run.json").write_text(json.dumps({"format": "runicorn-run", "version": 1, "id": "inner",
+                                                 "path": "p/outer/sub"}))
+    assert sorted(ids(rn.Api(storage).runs())) == ["inner", "outer"]
 
 
 def test_views_are_snapshots_and_api_re_reads(storage):

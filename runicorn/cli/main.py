@@ -2,16 +2,23 @@
 
 Exit codes (docs/cli.md): 0 success; 1 the operation failed or found a problem
 (verify found damage, a run was not found, a bundle was refused); 2 usage error
-(bad option or argument). Errors print one line, without a traceback unless --debug.
+(bad option or argument); 130 interrupted (Ctrl-C). Our errors (``RunicornError``,
+each carrying its exit code) and the environment's (``OSError``: a full disk, a
+folder without permission) print one line, without a traceback unless --debug.
+Anything else is a bug in Runicorn: it prints the traceback and asks for a report.
+A closed stdout (``runicorn ls | head -1``) ends the command quietly, as for git.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import sys
+import traceback
 
 import click
 
-from .. import __version__
+from .._version import __version__
 from ..api import Api
 from ..errors import RunicornError
 
@@ -46,10 +53,40 @@ class RunicornGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (RunicornError, OSError, ValueError, TypeError) as exc:
-            if isinstance(ctx.obj, CliContext) and ctx.obj.debug:
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except BrokenPipeError:
+            _silence_stdout()
+            raise click.exceptions.Exit(141) from None  # 128 + SIGPIPE, what git's exit looks like
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(130) from None
+        except (RunicornError, OSError) as exc:
+            if _debug(ctx):
                 raise
-            raise click.ClickException(str(exc) or type(exc).__name__) from exc
+            error = click.ClickException(str(exc) or type(exc).__name__)
+            error.exit_code = getattr(exc, "exit_code", 1)
+            raise error from exc
+        except Exception:
+            if _debug(ctx):
+                raise
+            click.echo(traceback.format_exc().rstrip(), err=True)
+            click.echo(f"This is a bug in Runicorn {__version__}, not a problem with your data or command. "
+                       "Please report it with the traceback above.", err=True)
+            raise click.exceptions.Exit(1) from None
+
+
+def _debug(ctx: click.Context) -> bool:
+    return isinstance(ctx.obj, CliContext) and ctx.obj.debug
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush does not fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a test runner's stream)
+        pass
 
 
 @click.group(cls=RunicornGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -7,7 +7,7 @@ import click
 from ..maintenance import collect_garbage, disk_usage, verify_storage
 from ..store import DEFAULT_GRACE_SECONDS
 from .main import cli
-from .output import Duration, PathPrefix, echo_json, human_bytes, human_duration, progress, table
+from .output import Duration, PathPrefix, echo_json, human_bytes, human_duration, human_time, plural, progress, table
 
 
 @cli.command("gc")
@@ -28,35 +28,52 @@ def gc_command(obj, dry_run, grace, as_json):
              runicorn rm --path old --yes && runicorn gc --grace 0s
     """
     api = obj.api
-    with progress(sum(1 for _ in api.store.iter_objects()), "collecting") as update:
-        plan, result = collect_garbage(api, grace_seconds=grace, dry_run=dry_run, progress=update)
+    with progress("collecting") as bar:
+        plan, result = collect_garbage(api, grace_seconds=grace, dry_run=dry_run, progress=bar)
+    report = {"dry_run": dry_run, "reachable_objects": len(plan.reachable), "grace_seconds": plan.grace_seconds,
+              "kept_for_grace": {"objects": len(plan.kept_fresh), "bytes": plan.kept_fresh_bytes,
+                                 "collectable_at": plan.collectable_at},
+              "missing_objects": len(plan.reach.missing), "unreadable_objects": len(plan.reach.damaged),
+              "refused": plan.refusal}
     if dry_run:
         freed = plan.purge_bytes + (plan.garbage_bytes if plan.grace_seconds == 0 else 0)
-        report = {"dry_run": True, "objects_deleted": len(plan.garbage), "bytes_freed": freed,
-                  "objects_to_trash": len(plan.garbage), "bytes_to_trash": plan.garbage_bytes,
-                  "objects_to_purge": len(plan.trash_purge), "bytes_to_purge": plan.purge_bytes,
-                  "reachable_objects": len(plan.reachable), "grace_seconds": plan.grace_seconds}
-        if as_json:
-            echo_json(report)
-        else:
-            click.echo(f"would remove {len(plan.garbage)} unreferenced objects ({human_bytes(plan.garbage_bytes)}) "
-                       f"and purge {len(plan.trash_purge)} from the trash ({human_bytes(plan.purge_bytes)}); "
-                       f"{len(plan.reachable)} referenced objects kept (grace {human_duration(grace)})")
-        return
-    # objects_deleted: objects that left the store; bytes_freed: bytes that left the disk (trash purged).
-    report = {"dry_run": False, "objects_deleted": result.objects_trashed, "bytes_freed": result.bytes_purged, "objects_trashed": result.objects_trashed,
-              "bytes_trashed": result.bytes_trashed, "objects_purged": result.objects_purged,
-              "bytes_purged": result.bytes_purged, "kept_fresh": result.skipped_fresh,
-              "reachable_objects": len(plan.reachable), "grace_seconds": plan.grace_seconds}
+        report.update({"objects_deleted": len(plan.garbage), "bytes_freed": freed,
+                       "objects_to_trash": len(plan.garbage), "bytes_to_trash": plan.garbage_bytes,
+                       "objects_to_purge": len(plan.trash_purge), "bytes_to_purge": plan.purge_bytes})
+    elif result is not None:
+        # objects_deleted: objects that left the store; bytes_freed: bytes that left the disk (trash purged).
+        report.update({"objects_deleted": result.objects_trashed, "bytes_freed": result.bytes_purged,
+                       "objects_trashed": result.objects_trashed, "bytes_trashed": result.bytes_trashed,
+                       "objects_purged": result.objects_purged, "bytes_purged": result.bytes_purged,
+                       "kept_fresh": result.skipped_fresh + len(plan.kept_fresh), "taken_back": result.taken_back})
     if as_json:
         echo_json(report)
-        return
-    click.echo(f"removed {result.objects_trashed} unreferenced objects ({human_bytes(result.bytes_trashed)}); "
-               f"freed {human_bytes(result.bytes_purged)} ({result.objects_purged} objects purged from the trash)")
-    pending = 0 if plan.grace_seconds == 0 else result.bytes_trashed
-    if pending:
-        click.echo(f"{human_bytes(pending)} stay in the trash until a gc after {human_duration(grace)} "
-                   "(or `runicorn gc --grace 0s` now)")
+    elif dry_run:
+        click.echo(f"would remove {plural(len(plan.garbage), 'unreferenced object')} "
+                   f"({human_bytes(plan.garbage_bytes)}) and purge {plural(len(plan.trash_purge), 'object')} from the "
+                   f"trash ({human_bytes(plan.purge_bytes)}); {plural(len(plan.reachable), 'referenced object')} kept")
+    elif result is not None:
+        click.echo(f"removed {plural(result.objects_trashed, 'unreferenced object')} "
+                   f"({human_bytes(result.bytes_trashed)}); freed {human_bytes(result.bytes_purged)} "
+                   f"({plural(result.objects_purged, 'object')} purged from the trash)")
+        pending = 0 if plan.grace_seconds == 0 else result.bytes_trashed
+        if pending:
+            click.echo(f"{human_bytes(pending)} stay in the trash until a gc after {human_duration(grace)} "
+                       "(or `runicorn gc --grace 0s` now)")
+    if not as_json and plan.kept_fresh:
+        click.echo(grace_note(len(plan.kept_fresh), plan.kept_fresh_bytes, plan.collectable_at, grace))
+    if plan.refusal:
+        if not as_json:
+            click.echo(f"refused: {plan.refusal}", err=True)
+        raise SystemExit(1)
+
+
+def grace_note(objects: int, size: int, collectable_at: float | None, grace: float) -> str:
+    """What the grace period holds back, when it lets go, and how to collect it now."""
+    when = human_time(collectable_at) if collectable_at else "later"
+    return (f"{plural(objects, 'unreferenced object')} ({human_bytes(size)}) "
+            f"{'is' if objects == 1 else 'are'} younger than the grace period ({human_duration(grace)}) and kept: "
+            f"collectable from {when}, or now with `runicorn gc --grace 0s`")
 
 
 @cli.command("du")
@@ -70,13 +87,14 @@ def du_command(obj, path_prefix, as_json):
     Example: runicorn du cv/resnet50
     """
     api = obj.api
-    with progress(len(api.runs()), "measuring") as update:
-        usage = disk_usage(api, path_prefix, progress=update)
+    with progress("measuring") as bar:
+        usage = disk_usage(api, path_prefix, progress=bar)
     if as_json:
         echo_json({"logical_bytes": usage.logical_bytes, "physical_bytes": usage.physical_bytes,
                    "dedup_ratio": usage.dedup_ratio, "store_bytes": usage.store_bytes,
                    "store_objects": usage.store_objects, "unreferenced_bytes": usage.unreferenced_bytes,
-                   "missing_objects": usage.missing_objects, "runs": [vars(r) for r in usage.runs]})
+                   "missing_objects": usage.missing_objects, "damaged_objects": usage.damaged_objects,
+                   "problems": usage.problems, "runs": [vars(r) for r in usage.runs]})
         return
     if usage.runs:
         click.echo(table(["RUN", "PATH", "LOGICAL", "PHYSICAL", "ONLY THIS RUN"],
@@ -89,6 +107,11 @@ def du_command(obj, path_prefix, as_json):
     click.echo(f"store    {human_bytes(usage.store_bytes)} in {usage.store_objects} objects"
                + (f", {human_bytes(usage.unreferenced_bytes)} unreferenced (`runicorn gc` reclaims it)"
                   if usage.unreferenced_bytes else ""))
+    for problem in usage.problems:
+        click.echo(f"warning: {problem}", err=True)
+    if usage.damaged_objects:
+        click.echo(f"warning: {usage.damaged_objects} objects the runs refer to cannot be read; what lies below them "
+                   "is not counted. Run `runicorn verify`", err=True)
     if usage.missing_objects:
         click.echo(f"warning: {usage.missing_objects} objects the runs refer to are missing and not counted above; "
                    "run `runicorn verify` to see which runs need them", err=True)
@@ -104,21 +127,28 @@ def verify_command(obj, as_json):
     Example: runicorn verify --json
     """
     api = obj.api
-    total = sum(o.size for o in api.store.iter_objects())
-    with progress(total, "verifying") as update:
-        report = verify_storage(api, update)
+    with progress("verifying") as bar:
+        storage_report = verify_storage(api, bar)
+    report = storage_report.store
     if as_json:
-        echo_json({"ok": report.ok, "corrupt": report.corrupt, "missing": report.missing,
+        echo_json({"ok": storage_report.ok, "corrupt": report.corrupt, "missing": report.missing,
+                   "unreadable": report.unreadable, "in_trash": report.in_trash,
                    "needed_by": report.needed_by, "foreign_files": report.foreign_files,
+                   "damaged_runs": storage_report.damaged_runs,
                    "objects_checked": report.objects_checked, "bytes_checked": report.bytes_checked})
     else:
         click.echo(f"checked {report.objects_checked} objects ({human_bytes(report.bytes_checked)})")
-        for label, ids in (("corrupt", report.corrupt), ("missing", report.missing)):
-            for oid in ids:
-                runs = ", ".join(report.needed_by.get(oid, [])) or "no run"
-                click.echo(f"{label}: {oid} (needed by {runs})")
+        damaged = [("corrupt", oid, "") for oid in report.corrupt] + [("missing", oid, "") for oid in report.missing]
+        damaged += [("unreadable", oid, f" ({why})") for oid, why in report.unreadable.items()]
+        for label, oid, why in damaged:
+            runs = ", ".join(report.needed_by.get(oid, [])) or "no run"
+            click.echo(f"{label}: {oid}{why} (needed by {runs})")
         for name in report.foreign_files:
             click.echo(f"foreign file: {name}")
-        click.echo("ok" if report.ok else "store is damaged: restore affected runs from a bundle or backup")
-    if not report.ok:
+        for problem in storage_report.damaged_runs:
+            click.echo(f"damaged run: {problem}")
+        if report.in_trash:
+            click.echo(f"{len(report.in_trash)} referenced objects are in the trash; the next read or gc takes them back")
+        click.echo("ok" if storage_report.ok else "store is damaged: restore affected runs from a bundle or backup")
+    if not storage_report.ok:
         raise SystemExit(1)

@@ -66,6 +66,11 @@ def human_duration(seconds: float | None) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 object``, ``2 objects``."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 def human_time(timestamp: float | None) -> str:
     return "-" if timestamp is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
 
@@ -108,11 +113,35 @@ def echo_json(value: Any) -> None:
     click.echo(json.dumps(_json_safe(value), indent=2, sort_keys=True, default=_json_default, allow_nan=False))
 
 
+class ProgressBar:
+    """The CLI's side of the store's progress protocol: a bar on stderr (when it is a terminal), drawn
+    once the work announces its total."""
+
+    def __init__(self, label: str):
+        self._label = label
+        self._bar = None
+
+    def start(self, total: int, unit: str = "bytes") -> None:
+        self.close()
+        if sys.stderr.isatty() and total > 0:
+            self._bar = click.progressbar(length=total, label=self._label, file=sys.stderr)
+            self._bar.__enter__()
+
+    def advance(self, amount: int) -> None:
+        if self._bar is not None:
+            self._bar.update(amount)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
 @contextlib.contextmanager
-def progress(total: int, label: str) -> Iterator:
-    """A progress bar on stderr when it is a terminal; yields ``update(n)``."""
-    if not sys.stderr.isatty() or total <= 0:
-        yield lambda n: None
-        return
-    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        yield bar.update
+def progress(label: str) -> Iterator[ProgressBar]:
+    """A ``ProgressBar`` for the work inside the block, closed when it ends."""
+    bar = ProgressBar(label)
+    try:
+        yield bar
+    finally:
+        bar.close()

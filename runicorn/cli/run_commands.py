@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from ..api import RunView
+from ..errors import ObjectNotFound, UnsupportedFormat
+from ..store import BLOB
 from ..compare import diff_runs
 from ..maintenance import remove_runs
 from .main import cli
@@ -57,11 +59,11 @@ def _asset_rows(view: RunView, store) -> dict:
     for role, entries in view.assets().items():
         described = []
         for entry in entries:
-            item = {k: v for k, v in entry.items() if k not in ("role",)}
-            if entry.get("type") == "blob" and entry.get("id") and "size" not in item:
+            item = {k: v for k, v in entry.items() if k != "role"}
+            if entry.ref is not None and entry.ref.kind == BLOB and "size" not in item:
                 try:
-                    item["size"] = store.size(entry["id"].split(":", 1)[-1])
-                except (KeyError, ValueError):
+                    item["size"] = store.size(entry.ref.id)
+                except ObjectNotFound:
                     item["size"] = None
             described.append(item)
         assets[role] = described
@@ -81,12 +83,14 @@ def show_command(obj, run, as_json):
     Example: runicorn show 20261126_1612
     """
     view = obj.api.run(run)
+    if view.unsupported:
+        raise UnsupportedFormat(view.unsupported)
     metrics = view.metric_keys()
     assets = _asset_rows(view, obj.api.store)
     if as_json:
         echo_json({**run_summary(view), "summary": view.summary, "config": view.config, "metrics": metrics,
-                   "assets": assets, "error": view.error, "git": view.identity.get("git"),
-                   "run_dir": str(view.run_dir)})
+                   "assets": assets, "error": view.error, "git": view.git, "run_dir": str(view.run_dir),
+                   "problems": view.problems})
         return
     lines = [f"run       {view.id}", f"path      {view.path}", f"alias     {view.alias or '-'}",
              f"tags      {', '.join(view.tags) or '-'}", f"status    {view.status}",
@@ -94,11 +98,11 @@ def show_command(obj, run, as_json):
              f"primary   {_primary(view)}", f"folder    {view.run_dir}"]
     if view.error:
         lines.append(f"error     {view.error.get('type')}: {view.error.get('message')}")
-    git = view.identity.get("git")
+    git = view.git
     if git:
         lines.append(f"git       {git.get('commit', '')[:12]} on {git.get('branch')}" + (" (dirty)" if git.get("dirty") else ""))
     click.echo("\n".join(lines))
-    for title, mapping in (("summary", view.summary), ("config", {**view.config.get("args", {}), **view.config.get("extra", {})})):
+    for title, mapping in (("summary", view.summary), ("config", view.run_config.values)):
         if mapping:
             click.echo(f"\n{title}:")
             click.echo(table(["KEY", "VALUE"], [[k, human_value(v)] for k, v in sorted(mapping.items())], 80))
@@ -115,6 +119,15 @@ def show_command(obj, run, as_json):
                 rows.append([role, entry.get("name", "-"), human_bytes(size) if isinstance(size, int) else "-",
                              "stored" if entry.get("id") else "reference", oid])
         click.echo(table(["ROLE", "NAME", "SIZE", "KIND", "OBJECT / URI"], rows, 80))
+    _report_damage(view)
+
+
+def _report_damage(view: RunView) -> None:
+    """What does not read in a run's folder, on stderr; exit 1 when its identity or status is among it."""
+    for problem in view.problems:
+        click.echo(f"damaged: {problem}", err=True)
+    if view.damaged:
+        raise SystemExit(1)
 
 
 @cli.command("diff")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from ..bundle import export_runs, import_bundle, plan_export
-from ..restore import restore, restore_size
+from ..restore import plan_restore, restore
 from .main import cli
 from .output import PathPrefix, echo_json, human_bytes, progress
 from .selection import select_runs
@@ -44,8 +42,9 @@ def restore_command(obj, run, code, outputs, dataset, pretrained, config, target
     name = names[what]
     api = obj.api
     view = api.run(run)
-    with progress(restore_size(api.store, view, what, name), "restoring") as update:
-        result = restore(api.store, view, what, target, name=name, force=force, progress=update)
+    plan = plan_restore(api.store, view, what, name)
+    with progress("restoring") as bar:
+        result = restore(api.store, plan, target, force=force, progress=bar)
     click.echo(f"restored {what}{' ' + name if name else ''} of run {view.id}: {result.files} files "
                f"({human_bytes(result.bytes)}) into {result.target}")
 
@@ -64,8 +63,8 @@ def export_command(obj, runs, path_prefix, bundle, as_json):
     """
     api = obj.api
     plan = plan_export(api, select_runs(api, runs, path_prefix))
-    with progress(plan.object_bytes, "exporting") as update:
-        report = export_runs(api, plan, bundle, update)
+    with progress("exporting") as bar:
+        report = export_runs(api, plan, bundle, bar)
     if as_json:
         echo_json({"runs": report.runs, "objects": report.objects, "object_bytes": report.object_bytes,
                    "bundle_bytes": report.bundle_bytes, "bundle": bundle})
@@ -84,9 +83,8 @@ def import_command(obj, bundle, as_json):
     \b
     Example: runicorn --storage ~/runs import resnet50.rnbundle
     """
-    size = os.path.getsize(bundle) if os.path.isfile(bundle) else 0
-    with progress(size, "importing") as update:
-        report = import_bundle(obj.api, bundle, update)
+    with progress("importing") as bar:
+        report = import_bundle(obj.api, bundle, bar)
     if as_json:
         echo_json({"runs": report.runs, "skipped_runs": report.skipped_runs, "objects": report.objects,
                    "object_bytes": report.object_bytes, "objects_already_present": report.objects_already_present})

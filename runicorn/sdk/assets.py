@@ -4,6 +4,10 @@ Ordering (docs/format.md, section 7): each object is durable in the store before
 the manifest line naming it is queued; the run's writer appends queued lines
 within a second, so a running run's objects become gc roots within seconds
 (and their fresh mtime protects them until then).
+
+``RunAssets`` works with explicit collaborators, given by the run: the store
+(opened on first use), the run's folder (identity, environment and config
+files) and its writer (manifest and media lines).
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from ..runfolder import CONFIG, ENVIRONMENT, IDENTITY, MANIFEST, MEDIA, read_json, write_json
-from ..store import Ingester, ObjectId, StatCache
-from .warn import warn_user
+from ..runfolder import MANIFEST, MEDIA, ManifestEntry, RunConfig, RunFolder
+from ..store import BLOB, TREE, Ingester, ObjectId, ObjectStore, Ref, StatCache
 from .values import jsonable
+from .warn import warn_user
+from .writer import RunWriter
 
 # Snapshot, image, environment and outputs support is imported on first use:
 # a run that logs only metrics starts without them (SPEC §7: init under 20 ms).
@@ -31,11 +36,20 @@ _IDENTIFIER_SOURCES = frozenset({"huggingface", "hf", "torchvision", "timm", "to
 
 
 class RunAssets:
-    def __init__(self, run, *, snapshot_code: bool, force_snapshot: bool, capture_env: bool):
-        self._run = run
+    def __init__(self, *, store: Callable[[], ObjectStore], folder: RunFolder, writer: RunWriter,
+                 storage_root: Path, workspace_root: Path | None, config: RunConfig):
+        self._store = store
+        self._folder = folder
+        self._writer = writer
+        self.storage_root = storage_root
+        self.workspace_root = workspace_root
+        self.config = config
         self._background: list[threading.Thread] = []
         self._outputs = None
         self._image_batch = None
+
+    def start(self, *, snapshot_code: bool, force_snapshot: bool, capture_env: bool) -> None:
+        """What ``rn.init`` asked for at start: a code snapshot (or git metadata) and the environment."""
         if snapshot_code:
             self._snapshot_code(force_snapshot)
         elif shutil.which("git"):
@@ -44,21 +58,20 @@ class RunAssets:
             self._in_background(self._capture_environment)
 
     @property
-    def store(self):
-        return self._run._root.store
+    def store(self) -> ObjectStore:
+        return self._store()
 
     @property
     def outputs(self):
         if self._outputs is None:
             from .outputs import OutputsArchiver
 
-            self._outputs = OutputsArchiver(lambda: self.store, self.add_root, exclude=(self._run.storage_root,))
+            self._outputs = OutputsArchiver(self._store, self.add_root, exclude=(self.storage_root,))
         return self._outputs
 
-    def add_root(self, role: str, name: str, oid: ObjectId, object_type: str, **meta: Any) -> None:
+    def add_root(self, role: str, name: str, oid: ObjectId, kind: str, **meta: Any) -> None:
         """Queue a manifest line naming a durable object."""
-        self._run._writer.append(MANIFEST, {"role": role, "name": name, "id": oid.tagged, "type": object_type,
-                                            "at": time.time(), **meta})
+        self._writer.append(MANIFEST, ManifestEntry.new(role, name, Ref(oid, kind), **meta).to_json())
 
     def _in_background(self, target) -> None:
         thread = threading.Thread(target=target, name=f"runicorn-{target.__name__.strip('_')}", daemon=True)
@@ -77,48 +90,47 @@ class RunAssets:
     # -- identity and environment ---------------------------------------------------
 
     def _set_identity_git(self, git: dict | None) -> None:
-        identity = read_json(self._run.run_dir / IDENTITY)
-        if git and isinstance(identity, dict):
-            identity["git"] = git
-            write_json(self._run.run_dir / IDENTITY, identity)
+        if not git or not self._folder.exists():  # a folder deleted under the live run keeps nothing
+            return
+        identity = self._folder.read_identity()
+        identity.git = git
+        self._folder.write_identity(identity)
 
     def _record_git(self) -> None:
         from .gitinfo import git_metadata
         from .snapshot import default_workspace
 
-        workspace = self._run.workspace_root or default_workspace()
-        self._set_identity_git(git_metadata(workspace))
+        self._set_identity_git(git_metadata(self.workspace_root or default_workspace()))
 
     def _capture_environment(self) -> None:
         from .environment import capture_environment
 
-        write_json(self._run.run_dir / ENVIRONMENT, capture_environment())
+        self._folder.write_environment(capture_environment())
 
     # -- code -----------------------------------------------------------------
 
     def _snapshot_code(self, force: bool) -> None:
         from .snapshot import default_workspace, snapshot_workspace
 
-        run = self._run
-        workspace = run.workspace_root or default_workspace()
-        snapshot = snapshot_workspace(self.store, workspace, storage_root=run.storage_root, force=force)
-        run.workspace_root = snapshot.workspace
-        self.add_root("code", "code", snapshot.tree_id, "tree", workspace=str(snapshot.workspace),
+        workspace = self.workspace_root or default_workspace()
+        snapshot = snapshot_workspace(self.store, workspace, storage_root=self.storage_root, force=force)
+        self.workspace_root = snapshot.workspace
+        self.add_root("code", "code", snapshot.tree_id, TREE, workspace=str(snapshot.workspace),
                       files=snapshot.files, bytes=snapshot.bytes, skipped=snapshot.skipped[:100])
         if snapshot.diff_id is not None:
-            self.add_root("code_diff", "git diff HEAD", snapshot.diff_id, "blob")
+            self.add_root("code_diff", "git diff HEAD", snapshot.diff_id, BLOB)
         self._set_identity_git(snapshot.git)
 
     # -- config ---------------------------------------------------------------
 
     def log_config(self, *, args: Any, extra: Any, config_files: Any) -> None:
-        config = self._run._config
+        config = self.config
         if args is not None:
-            config["args"].update(jsonable(_as_mapping(args, "args")))
+            config.args.update(jsonable(_as_mapping(args, "args")))
         if extra is not None:
             if not isinstance(extra, Mapping):
                 raise TypeError(f"extra must be a dict, got {type(extra).__name__}")
-            config["extra"].update(jsonable(dict(extra)))
+            config.extra.update(jsonable(dict(extra)))
         if config_files is not None:
             if isinstance(config_files, (str, os.PathLike)):
                 config_files = [config_files]
@@ -127,11 +139,10 @@ class RunAssets:
                 if not path.is_file():
                     raise FileNotFoundError(f"config file {path} does not exist or is not a file")
                 oid, size = self.store.put_file_sized(path)
-                kept = [f for f in config["config_files"] if f.get("path") != str(path)]
-                config["config_files"] = kept + [{"path": str(path), "name": path.name, "id": oid.tagged,
-                                                  "size": size}]
-                self.add_root("config_file", path.name, oid, "blob", path=str(path), size=size)
-        write_json(self._run.run_dir / CONFIG, config)
+                kept = [f for f in config.config_files if f.get("path") != str(path)]
+                config.config_files = kept + [{"path": str(path), "name": path.name, "id": oid.tagged, "size": size}]
+                self.add_root("config_file", path.name, oid, BLOB, path=str(path), size=size)
+        self._folder.write_config(config)
 
     # -- datasets and pretrained weights -----------------------------------------------
 
@@ -155,7 +166,7 @@ class RunAssets:
                                   max_bytes=max_archive_bytes, max_files=max_archive_files, source_type=source_type)
         elif save:
             raise ValueError(f"save=True needs path_or_uri for {role} {name!r}")
-        self._run._writer.append(MANIFEST, record)
+        self._writer.append(MANIFEST, record)
         return record
 
     def _describe_target(self, record: dict, role: str, name: str, target: Any, *, save: bool, force_save: bool,
@@ -176,15 +187,15 @@ class RunAssets:
             record["exists"] = False
             return
         if save and not force_save:
-            _check_limits(role, name, path, max_bytes, max_files, self._run.storage_root)
+            _check_limits(role, name, path, max_bytes, max_files, self.storage_root)
         with StatCache(self.store.cache_dir / "stat.sqlite") as cache:
             result = Ingester(self.store, stat_cache=cache, store_content=save,
-                              accept=_outside(self._run.storage_root, path)).ingest(path)
+                              accept=_outside(self.storage_root, path)).ingest(path)
         if result.skipped:
             from .snapshot import shown_list
 
             warn_user(f"{role} {name!r}: skipped what the store cannot hold: {shown_list(result.skipped)}")
-        object_type = "tree" if result.kind == "dir" else "blob"
+        object_type = TREE if result.kind == "dir" else BLOB
         record["fingerprint"] = {"id": result.id.tagged, "type": object_type, "files": result.files,
                                  "bytes": result.bytes}
         if save:
@@ -197,7 +208,7 @@ class RunAssets:
         one fsync of the fan-out folders per flush instead of two synchronous flushes per image."""
         if self._image_batch is None:
             self._image_batch = self.store.new_batch()
-            self._run._writer.before_write_hooks.append(self._image_batch.commit)
+            self._writer.before_write_hooks.append(self._image_batch.commit)
         return self._image_batch
 
     def log_image(self, key: str, image: Any, step: int, caption: str | None, format: str, quality: int) -> str:
@@ -213,10 +224,10 @@ class RunAssets:
             oid = self.store.put_bytes(encoded.data, batch=batch)
         else:
             oid, _ = self.store.put_file_sized(encoded.path, batch=batch)
-        self._run._writer.append(MEDIA, {"_step": step, "_time": time.time(), "key": key, "id": oid.tagged,
+        self._writer.append(MEDIA, {"_step": step, "_time": time.time(), "key": key, "id": oid.tagged,
                                          "format": encoded.format, "width": encoded.width,
                                          "height": encoded.height, "caption": caption})
-        self.add_root("image", key, oid, "blob", step=step)
+        self.add_root("image", key, oid, BLOB, step=step)
         return str(oid)
 
 

@@ -19,8 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..store import Ingester, IngestResult, ObjectId, ObjectStore, StatCache, TreeEntry
-from ..store.trees import DIR, FILE, put_tree
+from ..store import DIR, FILE, TREE, Ingester, IngestResult, ObjectId, ObjectStore, StatCache, TreeEntry, put_tree
 from .warn import warn_user
 
 DEFAULT_PATTERNS = (
@@ -139,7 +138,7 @@ class OutputsArchiver:
             warn_user(f"outputs skipped files whose names are not valid UTF-8 (a tree cannot hold them): "
                       f"{', '.join(map(repr, unwarned[:10]))}")
         if changed:
-            self._add_root("outputs", "outputs", self._last_tree, "tree",
+            self._add_root("outputs", "outputs", self._last_tree, TREE,
                            files=sum(1 for s in self._seen.values() if s.archived))
         report["tree"] = self._last_tree
         return report

@@ -2,33 +2,29 @@
 
 Timeline data (``log``, ``log_text``, ``log_image``) is buffered and written by
 the run's ``RunWriter`` thread; state (status, summary, config, manifest) is
-written as it changes. Assets that are bytes go into the object store through
-``RunAssets``. ``rn.init`` is the one way in; it returns a ``NoOpRun`` with the
-same methods when Runicorn is disabled.
+written as it changes, through the run's ``RunFolder``. Assets that are bytes
+go into the object store through ``RunAssets``. ``rn.init`` is the one way in;
+it returns a ``NoOpRun`` with the same methods when Runicorn is disabled.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import platform
 import socket
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..errors import RunExists, RunNotFound
-from ..runfolder import (CONFIG, IDENTITY, METRICS, PRIMARY_METRIC, RESERVED_KEYS, RUN_FORMAT, RUN_FORMAT_VERSION,
-                         STATUS, SUMMARY, TEXT_LOG, iter_run_folders, new_run_id, read_json,
-                         run_folder, touch_heartbeat, validate_path, validate_run_id, write_json)
+from ..runfolder import (METRICS, RESERVED_KEYS, TEXT_LOG, Identity, PrimaryMetric, RunConfig, RunFolder, Status,
+                         TimelineEncoder, new_run_id, scan_runs, validate_path, validate_run_id)
 from ..storage import StorageRoot
-from ..timeline import TimelineEncoder, iter_rows, last_step
 from . import exithooks
 from .console import TQDM_MODES, ConsoleCapture
-from .warn import warn_user
+from .textlog import RunLogHandler, log_timestamp, stamped_lines
 from .values import PLAIN_TYPES, coerce_scalar, coerce_step, jsonable
+from .warn import warn_user
 from .writer import MAX_BUFFERED_ROWS, WAKE_ROWS, RunWriter
 
 STATUS_ALIASES = {
@@ -45,31 +41,6 @@ _active_run: "Run | None" = None
 def get_active_run() -> "Run | None":
     """The most recently started run that is not finished, or None."""
     return _active_run
-
-
-def log_timestamp(seconds: float | None = None) -> str:
-    """The text log's timestamp: local time with the date, to the millisecond."""
-    now = time.time() if seconds is None else seconds
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
-
-
-class PrimaryMetric:
-    """The key score: the best value seen and its step."""
-
-    __slots__ = ("name", "mode", "best", "step", "dirty")
-
-    def __init__(self, name: str, mode: str, best: float | None = None, step: int | None = None):
-        self.name, self.mode, self.best, self.step = name, mode, best, step
-        self.dirty = True
-
-    def offer(self, value: Any, step: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            return
-        if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
-            self.best, self.step, self.dirty = value, step, True
-
-    def to_json(self) -> dict:
-        return {"name": self.name, "mode": self.mode, "best": self.best, "step": self.step}
 
 
 class Run:
@@ -90,35 +61,45 @@ class Run:
             raise ValueError(f"tqdm_mode must be one of {TQDM_MODES}, got {tqdm_mode!r}")
         if alias is not None and not isinstance(alias, str):
             raise TypeError(f"alias must be a string, got {type(alias).__name__}")
-        self.tags = _check_tags(tags)
-        self.alias = alias
-        self._root = StorageRoot(storage)
-        self.storage_root = self._root.root
-        self.runs_dir = self._root.runs_dir
-        self.workspace_root = Path(workspace_root).resolve() if workspace_root else None
+        tags = _check_tags(tags)
+        root = StorageRoot(storage)
+        self.storage_root = root.root
+        self.runs_dir = root.runs_dir
         self._finished = False
         self._warned: set[str] = set()
         self._step = 0
         self._primary: PrimaryMetric | None = None
         self._summary: dict = {}
-        self._config: dict = {"args": {}, "extra": {}, "config_files": []}
+        config = RunConfig()
 
         if resume:
             if run_id is None:
                 raise ValueError("resume=True needs the run_id of the run to continue")
-            self._open_existing(validate_run_id(run_id), path)
+            folder, identity, status = self._open_existing(validate_run_id(run_id), path, alias, tags)
+            self._step = folder.last_step() or 0
+            self._summary = folder.read_summary()
+            config = folder.read_config()
+            self._primary = folder.read_primary_metric()
+            timeline = folder.continue_timeline()
         else:
-            self.path = validate_path(path)
-            self.id = validate_run_id(run_id) if run_id is not None else new_run_id()
-            self.run_dir = run_folder(self.runs_dir, self.path, self.id)
-            self._create(explicit_id=run_id is not None)
-        self._status_record["pid"] = os.getpid()
-        self._status_record["host"] = socket.gethostname()
-        write_json(self.run_dir / STATUS, self._status_record)
-        touch_heartbeat(self.run_dir)
+            identity = Identity.new(validate_run_id(run_id) if run_id is not None else new_run_id(),
+                                    validate_path(path), alias, tags, time.time())
+            if run_id is not None and any(f.location_id == run_id for f in scan_runs(self.runs_dir).folders):
+                raise RunExists(f"run {run_id!r} already exists; pass resume=True to continue it, "
+                                "or choose another run_id")
+            status = Status(started_at=identity.created_at)
+            folder = RunFolder.create(self.runs_dir, identity, status)
+            timeline = TimelineEncoder()
+        self._folder = folder
+        self.run_dir = folder.path
+        self.id, self.path, self.alias, self.tags = identity.id, identity.path, identity.alias, identity.tags
+        status.pid, status.host = os.getpid(), socket.gethostname()
+        self._status = status
+        folder.write_status(status)
+        folder.touch_heartbeat()
 
-        timeline = TimelineEncoder.continuing(self.run_dir / METRICS) if resume else TimelineEncoder()
-        self._writer = RunWriter(self.run_dir, timeline)
+        self._folder_gone = False
+        self._writer = RunWriter(folder, timeline, self._on_folder_gone)
         self._lock = self._writer.lock  # one lock: a row can never slip past a buffer swap
         self._writer.flush_hooks.append(self._persist_primary_metric)
         self._console = ConsoleCapture(self._emit_console_line, tqdm_mode) if capture_console else None
@@ -126,69 +107,62 @@ class Run:
         _active_run = self
 
         from .assets import RunAssets  # the store is opened only by runs that use it
+        self._assets = RunAssets(store=lambda: root.store, folder=folder, writer=self._writer,
+                                 storage_root=self.storage_root,
+                                 workspace_root=Path(workspace_root).resolve() if workspace_root else None,
+                                 config=config)
         try:
-            self._assets = RunAssets(self, snapshot_code=snapshot_code, force_snapshot=force_snapshot,
-                                     capture_env=capture_env)
+            self._assets.start(snapshot_code=snapshot_code, force_snapshot=force_snapshot, capture_env=capture_env)
         except BaseException as exc:
-            self._assets = None
             self._close("failed", exc)
             raise
 
-    # -- creation and resume -------------------------------------------------
+    def _on_folder_gone(self) -> None:
+        """The run's folder was deleted while it was live (``runicorn rm --force``): say so once, stop writing."""
+        if not self._folder_gone:
+            self._folder_gone = True
+            warn_user(f"run {self.id}: its folder {self.run_dir} was deleted while the run was live (runicorn rm "
+                      "--force?); it stops writing, and what it logs from now on is lost")
 
-    def _create(self, explicit_id: bool) -> None:
-        taken = (self.run_dir / IDENTITY).exists() or (
-            explicit_id and any(folder.name == self.id for folder in iter_run_folders(self.runs_dir)))
-        if not taken:
-            try:
-                self.run_dir.mkdir(parents=True, exist_ok=False)
-            except FileExistsError:
-                taken = True  # another process created it first
-        if taken:
-            raise RunExists(
-                f"run {self.id!r} already exists; pass resume=True to continue it, or choose another run_id"
-            )
-        now = time.time()
-        write_json(self.run_dir / IDENTITY, {
-            "format": RUN_FORMAT, "version": RUN_FORMAT_VERSION, "id": self.id, "path": self.path,
-            "alias": self.alias, "tags": self.tags, "created_at": now, "host": socket.gethostname(),
-            "pid": os.getpid(), "python": platform.python_version(), "platform": platform.platform(),
-            "argv": list(sys.argv), "runicorn_version": __version__, "git": None,
-        })
-        self._status_record = {"status": "running", "started_at": now, "ended_at": None, "error": None,
-                               "resumed_at": []}
+    def _write_state(self, write) -> None:
+        """Write a state file, unless the run's folder is gone (then note it once instead of failing the script)."""
+        if self._folder_gone:
+            return
+        try:
+            write()
+        except FileNotFoundError:
+            if self._folder.exists():
+                raise
+            self._on_folder_gone()
 
-    def _open_existing(self, run_id: str, path: str | None) -> None:
-        matches = [f for f in iter_run_folders(self.runs_dir) if f.name == run_id]
+    @property
+    def workspace_root(self) -> Path | None:
+        """The folder a code snapshot was (or would be) taken of."""
+        return self._assets.workspace_root
+
+    # -- resume ------------------------------------------------------------------
+
+    def _open_existing(self, run_id: str, path: str | None, alias: str | None,
+                       tags: list[str]) -> tuple[RunFolder, Identity, Status]:
+        matches = [f for f in scan_runs(self.runs_dir).folders if f.location_id == run_id]
         if not matches:
             raise RunNotFound(f"cannot resume run {run_id!r}: no such run under {self.runs_dir}")
-        self.run_dir = matches[0]
-        identity = read_json(self.run_dir / IDENTITY) or {}
-        if path is not None and validate_path(path) != identity.get("path"):
-            raise ValueError(f"run {run_id!r} is under path {identity.get('path')!r}, not {path!r}; "
+        folder = matches[0]
+        identity = folder.read_identity()
+        if path is not None and validate_path(path) != identity.path:
+            raise ValueError(f"run {run_id!r} is under path {identity.path!r}, not {path!r}; "
                              "pass its path or omit path to resume it")
-        self.id = run_id
-        self.path = identity.get("path") or validate_path(path)
-        if (self.alias is not None and self.alias != identity.get("alias")) or (
-                self.tags and self.tags != identity.get("tags")):
+        if (alias is not None and alias != identity.alias) or (tags and tags != identity.tags):
             # A new alias or tags given on resume are the run's from now on: ls and the viewer show them.
-            identity.update(alias=self.alias if self.alias is not None else identity.get("alias"),
-                            tags=self.tags or identity.get("tags") or [])
-            write_json(self.run_dir / IDENTITY, identity)
-        self.alias = identity.get("alias")
-        self.tags = list(identity.get("tags") or [])
-        self._step = last_step(self.run_dir / METRICS) or 0
-        self._summary = read_json(self.run_dir / SUMMARY) or {}
-        self._config = read_json(self.run_dir / CONFIG) or self._config
-        primary = read_json(self.run_dir / PRIMARY_METRIC)
-        if isinstance(primary, dict) and primary.get("name"):
-            self._primary = PrimaryMetric(primary["name"], primary.get("mode", "max"), primary.get("best"),
-                                          primary.get("step"))
-        record = read_json(self.run_dir / STATUS) or {}
-        record.update(status="running", ended_at=None, error=None)
-        record.setdefault("started_at", identity.get("created_at"))
-        record["resumed_at"] = list(record.get("resumed_at") or []) + [time.time()]
-        self._status_record = record
+            identity.alias = alias if alias is not None else identity.alias
+            identity.tags = tags or identity.tags
+            folder.write_identity(identity)
+        status = folder.read_status() or Status(started_at=identity.created_at)
+        status.status, status.ended_at, status.error = "running", None, None
+        if status.started_at is None:
+            status.started_at = identity.created_at
+        status.resumed_at = status.resumed_at + [time.time()]
+        return folder, identity, status
 
     # -- the hot path ----------------------------------------------------------
 
@@ -231,19 +205,20 @@ class Run:
         if self._finished:
             self._warn_after_finish("log_text")
             return
-        stamp = log_timestamp()
-        lines = str(text).splitlines() or [""]
-        with self._writer.lock:
-            self._writer.buffers[TEXT_LOG].extend(f"[{stamp}] {line}" for line in lines)
+        self._write_log_lines(stamped_lines(text))
 
     def _emit_console_line(self, line: str) -> None:
         # No _finished check: finish() marks the run finished before it releases the console, and the
         # release emits the last partial line (a bar still open, a print without newline).
         self._writer.append(TEXT_LOG, f"[{log_timestamp()}] {line}")
 
+    def _write_log_lines(self, lines: list[str]) -> None:
+        with self._writer.lock:
+            self._writer.buffers[TEXT_LOG].extend(lines)
+
     def get_logging_handler(self, level: int = logging.INFO, fmt: str | None = None) -> logging.Handler:
         """A ``logging.Handler`` that writes records to this run's text log (until the run finishes)."""
-        handler = _RunLogHandler(self, level)
+        handler = RunLogHandler(self._write_log_lines, lambda: self._finished, level)
         handler.setFormatter(logging.Formatter(fmt or "%(levelname)s %(name)s: %(message)s"))
         return handler
 
@@ -264,7 +239,7 @@ class Run:
             self._primary = primary = PrimaryMetric(metric_name, mode)
         # Rows logged before this call count too (new rows are offered live meanwhile; offering twice is harmless).
         self._writer.flush()
-        for row in iter_rows(self.run_dir / METRICS, [metric_name]):
+        for row in self._folder.iter_timeline([metric_name]):
             if metric_name in row:
                 primary.offer(row[metric_name], row["_step"])
         self._persist_primary_metric()
@@ -273,7 +248,7 @@ class Run:
         primary = self._primary
         if primary is not None and primary.dirty:
             primary.dirty = False
-            write_json(self.run_dir / PRIMARY_METRIC, primary.to_json(), durable=False)
+            self._write_state(lambda: self._folder.write_primary_metric(primary))
 
     def summary(self, update: dict) -> None:
         """Merge ``update`` into the run's summary (written atomically)."""
@@ -284,7 +259,7 @@ class Run:
             raise TypeError(f"summary takes a dict, got {type(update).__name__}")
         with self._lock:
             self._summary.update(jsonable(update))
-            write_json(self.run_dir / SUMMARY, self._summary)
+            self._write_state(lambda: self._folder.write_summary(self._summary))
 
     # -- assets (runicorn.sdk.assets) -----------------------------------------------
 
@@ -352,7 +327,7 @@ class Run:
 
     @property
     def status(self) -> str:
-        return self._status_record["status"]
+        return self._status.status
 
     def finish(self, status: str = "finished") -> None:
         """Flush everything, archive outputs a last time, and record the final status. Idempotent."""
@@ -375,22 +350,19 @@ class Run:
             self._finished = True
         with exithooks.closing(self):  # a SIGTERM meanwhile waits until the status is written
             try:
-                if self._assets is not None:
-                    self._assets.close()
+                self._assets.close()
             finally:
                 if self._console is not None:
                     self._console.stop()
-                self._status_record.update(status=status, ended_at=time.time())
+                self._status.status, self._status.ended_at = status, time.time()
                 if error is not None:
-                    self._status_record["error"] = {"type": type(error).__name__, "message": str(error)[:2000]}
-                try:
-                    self._writer.close()
-                    write_json(self.run_dir / STATUS, self._status_record)
-                except FileNotFoundError:
-                    if self.run_dir.exists():
-                        raise
-                    warn_user(f"run {self.id}: its folder {self.run_dir} was deleted while the run was live "
-                              "(runicorn rm --force?); what it logged since is lost")
+                    self._status.error = {"type": type(error).__name__, "message": str(error)[:2000]}
+                lost = self._writer.close()
+                if lost:  # the disk refused part of what was logged: the status says what never landed
+                    self._status.extra["lost"] = lost
+                if not self._folder.exists():
+                    self._on_folder_gone()
+                self._write_state(lambda: self._folder.write_status(self._status))
                 exithooks.unregister(self)
                 if _active_run is self:
                     _active_run = None
@@ -421,23 +393,6 @@ def _bad_key(key: Any) -> None:
     if type(key) is not str:
         raise TypeError(f"metric names must be strings, got {key!r}")
     raise ValueError(f"{key!r} is reserved for Runicorn's own columns; rename the metric")
-
-
-class _RunLogHandler(logging.Handler):
-    def __init__(self, run: Run, level: int):
-        super().__init__(level)
-        self._run = run
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self._run.is_finished:
-            return
-        try:
-            message = self.format(record)
-        except Exception:
-            self.handleError(record)
-            return
-        stamp = log_timestamp(record.created)
-        self._run._writer.append(TEXT_LOG, "\n".join(f"[{stamp}] {line}" for line in message.splitlines() or [""]))
 
 
 def _check_tags(tags: Any) -> list[str]:

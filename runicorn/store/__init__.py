@@ -1,42 +1,84 @@
 """The content-addressed object store: bytes and ids, nothing about runs.
 
-Layers, bottom up: ``ids`` (what an id is) -> ``atomic`` (how a file is
-written) -> ``objects`` (blobs on disk) -> ``trees``/``ingest``/``materialize``
-(folders) and ``statcache`` -> ``gc`` and ``verify``. This package imports
-nothing from the SDK, the CLI or the viewer.
+Layers, bottom up: ``ids`` (what an id is) and ``owner`` (who wrote a temp
+file) -> ``atomic`` (how a file is written) -> ``streams`` and ``batch`` ->
+``objects`` (blobs on disk) -> ``trees``/``ingest``/``materialize`` (folders)
+and ``statcache`` -> ``reach`` (the one reachability walk) -> ``gc`` and
+``verify``. This package imports nothing from the rest of Runicorn but its
+errors; everything else uses it through the names below.
 """
 
-from .gc import DEFAULT_GRACE_SECONDS, GcPlan, GcResult, Root, collect, mark
+from .atomic import TempFile, atomic_write_bytes, atomic_write_json, dumps_json, fsync_dir, stale_temp_files
+from .batch import Batch
+from .gc import DEFAULT_GRACE_SECONDS, GcPlan, GcResult, collect
 from .ids import ObjectId, hash_bytes
 from .ingest import Ingester, IngestResult
-from .materialize import materialize_blob, materialize_tree
-from .objects import Batch, ObjectStore, StoredObject
+from .materialize import MaterializeResult, check_tree, make_real_dir, materialize_blob, materialize_tree, \
+    prepare_target
+from .objects import DAMAGED, PENDING, PUBLISHED, TRASHED, ObjectStore, StoredObject
+from .owner import current_owner, owner_alive
+from .progress import NO_PROGRESS, Progress
+from .reach import BLOB, TREE, Listing, Reach, Ref, Walker
 from .statcache import StatCache
-from .trees import TreeEntry, parse_tree, read_tree, serialize_tree, walk_tree
+from .streams import CHUNK_SIZE, ProgressReader, VerifyingReader, hash_stream
+from .trees import DIR, FILE, SYMLINK, TreeEntry, check_name, content_bytes, parse_tree, put_tree, read_tree, \
+    serialize_tree, walk_tree
 from .verify import VerifyReport, verify
 
 __all__ = [
+    "BLOB",
     "Batch",
+    "CHUNK_SIZE",
+    "DAMAGED",
     "DEFAULT_GRACE_SECONDS",
+    "DIR",
+    "FILE",
     "GcPlan",
     "GcResult",
     "IngestResult",
     "Ingester",
+    "Listing",
+    "MaterializeResult",
+    "NO_PROGRESS",
     "ObjectId",
     "ObjectStore",
-    "Root",
+    "PENDING",
+    "PUBLISHED",
+    "Progress",
+    "ProgressReader",
+    "Reach",
+    "Ref",
+    "SYMLINK",
+    "TRASHED",
     "StatCache",
     "StoredObject",
+    "TREE",
+    "TempFile",
     "TreeEntry",
     "VerifyReport",
+    "VerifyingReader",
+    "Walker",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "check_name",
+    "check_tree",
     "collect",
+    "content_bytes",
+    "current_owner",
+    "dumps_json",
+    "fsync_dir",
     "hash_bytes",
-    "mark",
+    "hash_stream",
+    "make_real_dir",
     "materialize_blob",
     "materialize_tree",
+    "owner_alive",
     "parse_tree",
+    "prepare_target",
+    "put_tree",
     "read_tree",
     "serialize_tree",
+    "stale_temp_files",
     "verify",
     "walk_tree",
 ]

@@ -1,16 +1,19 @@
 """Garbage collection: plan, then execute. Roots come from the caller (run manifests, pins).
 
 The contract with concurrent writers (docs/format.md, "Garbage collection"):
-1. gc lists objects, then marks everything reachable from the roots.
-2. A candidate is unreachable *and* older than the grace period at the start
-   of the gc; writers refresh the mtime of every object they reuse, so an
-   object a live run is about to reference is never a candidate.
+1. gc lists objects, then walks everything reachable from the roots (``reach``).
+2. A candidate is unreachable *and* older than the cutoff: the start of the gc
+   minus the grace period. Writers refresh the mtime of every object they
+   reuse, so an object a live run is about to reference is never a candidate.
 3. The sweep re-checks each candidate's mtime and *moves* it to ``trash/``.
    A writer that refreshed it in the instant between check and move finds it
    missing and takes it back from the trash (``ObjectStore.has``/``open``).
 4. A later gc purges trash entries that are still unreferenced and were
-   trashed longer than the grace period ago; marking puts a referenced one back.
-An exclusive lock keeps two gcs apart; writers never take it.
+   trashed longer than the grace period ago; referenced ones are taken back.
+5. gc deletes nothing while it cannot see every reference: a referenced object
+   that is missing or unreadable, or a problem the caller reports (a run folder
+   it cannot read), makes the plan a refusal.
+An exclusive lock keeps two gcs apart; writers never take it. Planning changes nothing.
 """
 
 from __future__ import annotations
@@ -20,24 +23,16 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
-from ..errors import GcLocked, StoreError
+from ..errors import GcLocked, GcRefused
+from .atomic import stale_temp_files
 from .ids import ObjectId
 from .objects import ObjectStore, StoredObject
-from .trees import tree_children
+from .progress import NO_PROGRESS, Progress
+from .reach import Listing, Reach, Ref, Walker
 
 DEFAULT_GRACE_SECONDS = 3600.0
-# Stray temp files of crashed writers; a live writer's temp file is fresh because it is being written.
-_TEMP_MIN_AGE_SECONDS = 3600.0
-
-
-@dataclass(frozen=True)
-class Root:
-    """A gc root: an object id and whether it is a tree (whose children are reachable too)."""
-
-    id: ObjectId
-    is_tree: bool
 
 
 @dataclass
@@ -46,23 +41,53 @@ class GcPlan:
 
     started_at: float
     grace_seconds: float
-    reachable: set[ObjectId]
+    reach: Reach
     garbage: list[StoredObject] = field(default_factory=list)
+    kept_fresh: list[StoredObject] = field(default_factory=list)  # unreferenced but younger than the cutoff
     trash_purge: list[StoredObject] = field(default_factory=list)
     stale_temp_files: list[str] = field(default_factory=list)
-    missing: list[ObjectId] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # reported by the caller: each one blocks the sweep
 
     @property
     def cutoff(self) -> float:
         return self.started_at - self.grace_seconds
 
     @property
+    def reachable(self) -> set[ObjectId]:
+        return self.reach.reached
+
+    @property
     def garbage_bytes(self) -> int:
         return sum(o.size for o in self.garbage)
 
     @property
+    def kept_fresh_bytes(self) -> int:
+        return sum(o.size for o in self.kept_fresh)
+
+    @property
     def purge_bytes(self) -> int:
         return sum(o.size for o in self.trash_purge)
+
+    @property
+    def collectable_at(self) -> float | None:
+        """When the youngest object kept for the grace period becomes garbage a gc would take."""
+        return max(o.mtime for o in self.kept_fresh) + self.grace_seconds if self.kept_fresh else None
+
+    @property
+    def refusal(self) -> str | None:
+        """Why executing this plan would delete nothing, or None."""
+        reach = self.reach
+        reasons = list(self.problems)
+        if reach.missing:
+            reasons.append(f"{len(reach.missing)} referenced objects are missing (first: {min(reach.missing)})")
+        if reach.damaged:
+            first = min(reach.damaged)
+            reasons.append(f"{len(reach.damaged)} referenced objects cannot be read "
+                           f"(first: {first}: {reach.damaged[first]})")
+        if not reasons:
+            return None
+        return ("gc deletes nothing while it cannot see every reference: " + "; ".join(reasons)
+                + ". Run `runicorn verify` to see the damage and the runs it touches.")
 
 
 @dataclass
@@ -71,73 +96,41 @@ class GcResult:
     bytes_trashed: int = 0
     objects_purged: int = 0
     bytes_purged: int = 0
-    skipped_fresh: int = 0
+    skipped_fresh: int = 0  # candidates a writer refreshed between the plan and the sweep
+    taken_back: int = 0  # referenced objects moved back out of the trash
 
 
-def mark(store: ObjectStore, roots: Iterable[Root],
-         progress: Callable[[int], None] | None = None) -> tuple[set[ObjectId], list[ObjectId]]:
-    """Every id reachable from ``roots``, and the referenced ids that are missing; ``progress(1)`` per id reached."""
-    reachable: set[ObjectId] = set()
-    missing: list[ObjectId] = []
-    # Visited as (id, is_tree): the same bytes may be a blob to one root and a tree to another,
-    # and only the tree reference reaches the children.
-    visited: set[tuple[ObjectId, bool]] = set()
-    stack = [(r.id, r.is_tree) for r in roots]
-    while stack:
-        item = stack.pop()
-        if item in visited:
-            continue
-        visited.add(item)
-        oid, is_tree = item
-        if oid not in reachable and not store.has(oid):
-            if oid not in missing:  # named by several trees: count it once
-                missing.append(oid)
-            continue
-        reachable.add(oid)
-        if progress is not None:
-            progress(1)
-        if is_tree:
-            stack.extend(child for child in tree_children(store, oid) if child not in visited)
-    return reachable, missing
-
-
-def plan(store: ObjectStore, roots: Iterable[Root], grace_seconds: float = DEFAULT_GRACE_SECONDS,
-         progress: Callable[[int], None] | None = None) -> GcPlan:
+def plan(store: ObjectStore, roots: Iterable[Ref], grace_seconds: float = DEFAULT_GRACE_SECONDS,
+         progress: Progress = NO_PROGRESS, *, problems: Iterable[str] = ()) -> GcPlan:
     """Decide what to delete. Listing happens before marking: see the module docstring.
 
-    ``progress(n)`` counts the objects classified, up to the number listed.
+    ``progress`` counts the objects classified, out of the number listed.
     """
     if grace_seconds < 0:
         raise ValueError(f"grace period must be >= 0 seconds, got {grace_seconds}")
     started = time.time()
-    listed = list(store.iter_objects())
-    reachable, missing = mark(store, roots, progress)
-    result = GcPlan(started_at=started, grace_seconds=grace_seconds, reachable=reachable, missing=missing)
+    listing = Listing(store)
+    progress.start(len(listing.objects), "objects")
+    reach = Walker(store, listing).walk(roots, progress=progress)
+    result = GcPlan(started_at=started, grace_seconds=grace_seconds, reach=reach, problems=list(problems))
     cutoff = result.cutoff
-    unreached = [o for o in listed if o.id not in reachable]
-    result.garbage = [o for o in unreached if o.mtime < cutoff]
-    if progress is not None:
-        progress(len(unreached))
-    # Marking already took referenced objects back out of the trash.
-    result.trash_purge = [o for o in store.iter_trash() if o.id not in reachable and o.mtime < cutoff]
-    temp_cutoff = started - max(grace_seconds, _TEMP_MIN_AGE_SECONDS)
-    for entry in _scan(store.tmp_dir):
-        try:
-            if entry.stat(follow_symlinks=False).st_mtime < temp_cutoff:
-                result.stale_temp_files.append(entry.name)
-        except FileNotFoundError:
-            pass
+    unreached = [o for o in listing.objects.values() if o.id not in reach.reached]
+    for obj in unreached:
+        (result.garbage if obj.mtime < cutoff else result.kept_fresh).append(obj)
+    progress.advance(len(unreached))
+    result.trash_purge = [o for o in listing.trash.values() if o.id not in reach.reached and o.mtime < cutoff]
+    result.stale_temp_files = stale_temp_files(store.tmp_dir, started)
     return result
 
 
 def execute(store: ObjectStore, gc_plan: GcPlan) -> GcResult:
-    """Carry out a plan: move the garbage to the trash and purge old trash."""
-    if gc_plan.missing:
-        raise StoreError(
-            f"{len(gc_plan.missing)} referenced objects are missing (first: {gc_plan.missing[0]}); "
-            "gc refuses to delete anything while references are broken. Run `runicorn verify`."
-        )
+    """Carry out a plan: take referenced objects back from the trash, move garbage there, purge old trash."""
+    refusal = gc_plan.refusal
+    if refusal:
+        raise GcRefused(refusal)
     outcome = GcResult()
+    for oid in gc_plan.reach.trashed:
+        outcome.taken_back += store.take_back(oid)
     for obj in gc_plan.garbage:
         if _move_to_trash(store, obj, gc_plan.cutoff):
             outcome.objects_trashed += 1
@@ -155,8 +148,11 @@ def execute(store: ObjectStore, gc_plan: GcPlan) -> GcResult:
             continue  # a writer took it back
         outcome.objects_purged += 1
         outcome.bytes_purged += obj.size
-    for name in gc_plan.stale_temp_files:
-        (store.tmp_dir / name).unlink(missing_ok=True)
+    for path in gc_plan.stale_temp_files:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
     return outcome
 
 
@@ -195,19 +191,17 @@ def gc_lock(store: ObjectStore) -> Iterator[None]:
         os.close(fd)
 
 
-def collect(store: ObjectStore, roots: Iterable[Root], grace_seconds: float = DEFAULT_GRACE_SECONDS,
-            *, dry_run: bool = False, progress: Callable[[int], None] | None = None) -> tuple[GcPlan, GcResult | None]:
-    """Plan and (unless ``dry_run``) execute under the gc lock."""
+def collect(store: ObjectStore, roots: Iterable[Ref], grace_seconds: float = DEFAULT_GRACE_SECONDS, *,
+            dry_run: bool = False, progress: Progress = NO_PROGRESS,
+            problems: Iterable[str] = ()) -> tuple[GcPlan, GcResult | None]:
+    """Plan and (unless ``dry_run``) execute under the gc lock; a dry run takes no lock and writes nothing.
+
+    A plan with a ``refusal`` is returned without executing it (the result is None): nothing is deleted.
+    """
+    if dry_run:
+        return plan(store, roots, grace_seconds, progress, problems=problems), None
     with gc_lock(store):
-        gc_plan = plan(store, roots, grace_seconds, progress)
-        if dry_run:
+        gc_plan = plan(store, roots, grace_seconds, progress, problems=problems)
+        if gc_plan.refusal:
             return gc_plan, None
         return gc_plan, execute(store, gc_plan)
-
-
-def _scan(folder) -> list[os.DirEntry]:
-    try:
-        with os.scandir(folder) as listing:
-            return list(listing)
-    except FileNotFoundError:
-        return []

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 from .ids import ObjectId, hash_bytes
-from .objects import ObjectStore, hash_stream
+from .objects import ObjectStore
+from .streams import hash_stream
 from .statcache import StatCache
 from .trees import DIR, FILE, SYMLINK, TreeEntry, put_tree, serialize_tree
 

@@ -1,6 +1,10 @@
 """Tree -> folder: byte-exact, executable bits kept, hashes verified, never outside the target.
 
-Safety rules (docs/format.md, "Restore"):
+Plan, then write. ``check_tree`` reads every tree first and refuses what could
+not be restored safely (an absolute or escaping symlink, a missing object)
+before a single file is written, so a refused restore leaves the target as it
+was; it also yields the byte total a progress bar needs. Then, while writing
+(docs/format.md, "Restore"):
 - every name is one path component (``parse_tree`` refuses others);
 - every folder on the way is one we created or a real folder (never a symlink),
   and files are opened with ``O_NOFOLLOW``, so a pre-existing link in a forced
@@ -9,7 +13,8 @@ Safety rules (docs/format.md, "Restore"):
   folder both lexically and once resolved on disk (a chain of links cannot
   climb out either);
 - a file is written to a temp name and renamed into place only after its bytes
-  hashed to the expected id.
+  hashed to the expected id; temp files a killed restore left in a forced
+  target are removed.
 """
 
 from __future__ import annotations
@@ -17,13 +22,15 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import TargetNotEmpty, UnsafePath
-from .atomic import temp_name
+from ..errors import ObjectNotFound, TargetNotEmpty, UnsafePath
+from .atomic import TempFile, stale_temp_files
 from .ids import ObjectId
 from .objects import ObjectStore
+from .progress import NO_PROGRESS, Progress
 from .trees import DIR, FILE, SYMLINK, read_tree
 
 
@@ -52,41 +59,66 @@ def prepare_target(target: str | os.PathLike, *, force: bool) -> Path:
     return target
 
 
+def check_tree(store: ObjectStore, tree_id: str) -> MaterializeResult:
+    """What restoring ``tree_id`` writes, checked before anything is: raises on an unsafe link or a missing object."""
+    totals = MaterializeResult()
+    stack = [("", ObjectId(tree_id))]
+    while stack:
+        rel, current = stack.pop()
+        for entry in read_tree(store, current):
+            entry_rel = rel + entry.name
+            if entry.kind == DIR:
+                totals.folders += 1
+                stack.append((entry_rel + "/", entry.id))
+            elif entry.kind == FILE:
+                if store.locate(entry.id) is None:
+                    raise ObjectNotFound(f"object {entry.id} of {entry_rel!r} is not in the store at {store.root}; "
+                                         "nothing was restored. Run `runicorn verify` to see every missing object")
+                totals.files += 1
+                totals.bytes += entry.size
+            elif entry.kind == SYMLINK:
+                _check_link_target(entry_rel, entry.target)
+                totals.symlinks += 1
+    return totals
+
+
 def materialize_tree(store: ObjectStore, tree_id: str, target: str | os.PathLike, *,
-                     force: bool = False, progress=None) -> MaterializeResult:
-    """Write the tree's content into ``target``; ``progress(nbytes)`` is called per file."""
+                     force: bool = False, progress: Progress = NO_PROGRESS) -> MaterializeResult:
+    """Write the tree's content into ``target``; ``progress`` counts bytes out of the planned total."""
+    planned = check_tree(store, tree_id)
+    progress.start(planned.bytes, "bytes")
     root = prepare_target(target, force=force)
     result = MaterializeResult()
     links: list[tuple[Path, str, str]] = []
-    _write_dir(store, ObjectId(tree_id), root, "", result, progress, links)
+    _write_dir(store, ObjectId(tree_id), root, "", result, progress, links, force)
     _create_links(root, links)
     result.symlinks = len(links)
     return result
 
 
 def materialize_blob(store: ObjectStore, object_id: str, target_file: str | os.PathLike, *,
-                     executable: bool = False) -> int:
+                     executable: bool = False, progress: Progress = NO_PROGRESS) -> int:
     """Write one object to ``target_file`` (verified, atomic)."""
     target_file = Path(target_file)
-    return _write_file(store, ObjectId(object_id), target_file.parent, target_file.name, executable)
+    return _write_file(store, ObjectId(object_id), target_file.parent, target_file.name, executable, progress)
 
 
-def _write_dir(store: ObjectStore, tree_id: ObjectId, folder: Path, rel: str,
-               result: MaterializeResult, progress, links: list) -> None:
+def _write_dir(store: ObjectStore, tree_id: ObjectId, folder: Path, rel: str, result: MaterializeResult,
+               progress: Progress, links: list, force: bool) -> None:
+    if force:
+        for litter in stale_temp_files(folder, time.time()):
+            os.unlink(litter)
     for entry in read_tree(store, tree_id):
         path = folder / entry.name
         entry_rel = rel + entry.name
         if entry.kind == DIR:
-            _make_real_dir(path)
+            make_real_dir(path)
             result.folders += 1
-            _write_dir(store, entry.id, path, entry_rel + "/", result, progress, links)
+            _write_dir(store, entry.id, path, entry_rel + "/", result, progress, links, force)
         elif entry.kind == FILE:
             _refuse_existing_link_or_dir(path)
-            written = _write_file(store, entry.id, folder, entry.name, entry.executable)
+            result.bytes += _write_file(store, entry.id, folder, entry.name, entry.executable, progress)
             result.files += 1
-            result.bytes += written
-            if progress is not None:
-                progress(written)
         elif entry.kind == SYMLINK:
             _check_link_target(entry_rel, entry.target)
             _refuse_existing_link_or_dir(path, allow_link=True)
@@ -109,19 +141,23 @@ def _create_links(root: Path, links: list[tuple[Path, str, str]]) -> None:
 
 def _check_link_target(link_rel: str, target: str) -> None:
     if posixpath.isabs(target):
-        raise UnsafePath(f"symlink {link_rel!r} points to the absolute path {target!r}; refusing to restore it")
+        raise UnsafePath(f"symlink {link_rel!r} points to the absolute path {target!r}; refusing to restore it "
+                         "(nothing was written)")
     resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link_rel), target))
     if resolved == ".." or resolved.startswith("../"):
-        raise UnsafePath(f"symlink {link_rel!r} -> {target!r} points outside the restore folder; refusing to restore it")
+        raise UnsafePath(f"symlink {link_rel!r} -> {target!r} points outside the restore folder; refusing to restore "
+                         "it (nothing was written)")
 
 
-def _make_real_dir(path: Path) -> None:
+def make_real_dir(path: Path) -> Path:
+    """A folder we may write into: made here, or already a real folder (never through a symlink)."""
     try:
         os.mkdir(path)
     except FileExistsError:
         st = os.lstat(path)
         if not stat.S_ISDIR(st.st_mode):
             raise UnsafePath(f"{path} exists and is not a folder (a symlink or file); refusing to write through it") from None
+    return path
 
 
 def _refuse_existing_link_or_dir(path: Path, allow_link: bool = False) -> None:
@@ -133,10 +169,9 @@ def _refuse_existing_link_or_dir(path: Path, allow_link: bool = False) -> None:
         raise UnsafePath(f"{path} exists as a folder or symlink where the restore writes a file; remove it first")
 
 
-def _write_file(store: ObjectStore, oid: ObjectId, folder: Path, name: str, executable: bool) -> int:
-    tmp = temp_name(folder, name + ".")
-    written = 0
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+def _write_file(store: ObjectStore, oid: ObjectId, folder: Path, name: str, executable: bool,
+                progress: Progress) -> int:
+    temp = TempFile(folder, name + ".", nofollow=True)
     try:
         with store.open(oid) as reader:
             buffer = bytearray(1 << 20)
@@ -145,15 +180,11 @@ def _write_file(store: ObjectStore, oid: ObjectId, folder: Path, name: str, exec
                 count = reader.readinto(view)
                 if not count:
                     break
-                chunk = view[:count]
-                while chunk:
-                    chunk = chunk[os.write(fd, chunk):]
-                written += count
-        os.fchmod(fd, 0o755 if executable else 0o644)
+                temp.write(view[:count])
+                progress.advance(count)
     except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
+        temp.discard()
         raise
-    os.close(fd)
-    os.replace(tmp, folder / name)
-    return written
+    # Restored files are the user's: no fsync of each (a crash means restoring again), but never torn.
+    temp.replace(folder / name, durable=False, mode=0o755 if executable else 0o644)
+    return temp.size

@@ -152,14 +152,3 @@ def walk_tree(store: ObjectStore, tree_id: str, prefix: str = "") -> Iterator[tu
         yield path, entry
         if entry.kind == DIR:
             yield from walk_tree(store, entry.id, path + "/")
-
-
-def tree_children(store: ObjectStore, tree_id: str) -> Iterator[tuple[ObjectId, bool]]:
-    """The ids a tree refers to directly, each with whether it is itself a tree (for gc and verify)."""
-    for entry in read_tree(store, tree_id):
-        if entry.id is not None:
-            yield entry.id, entry.kind == DIR
-
-
-def is_tree(data: bytes) -> bool:
-    return data.startswith(TREE_HEADER)

@@ -1,7 +1,7 @@
 """Verify: re-hash every object and check that every reference resolves.
 
 Roots are labelled (a run id, say) so that damage is reported with the roots
-that need the damaged object.
+that need the damaged object. Reachability is the one walk of ``reach``.
 """
 
 from __future__ import annotations
@@ -9,89 +9,81 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
-from ..errors import CorruptObject, StoreError, UnsupportedFormat
-from .gc import Root
 from .ids import ObjectId
 from .objects import ObjectStore
-from .trees import tree_children
+from .progress import NO_PROGRESS, Progress
+from .reach import Listing, Ref, Walker
 
 
 @dataclass
 class VerifyReport:
     objects_checked: int = 0
     bytes_checked: int = 0
-    corrupt: list[ObjectId] = field(default_factory=list)
+    corrupt: list[ObjectId] = field(default_factory=list)  # bytes that do not hash to the id, trees that do not parse
     missing: list[ObjectId] = field(default_factory=list)
+    unreadable: dict[ObjectId, str] = field(default_factory=dict)  # objects that could not be read at all, and why
+    in_trash: list[ObjectId] = field(default_factory=list)  # referenced, in the trash: the next read takes them back
     foreign_files: list[str] = field(default_factory=list)
     needed_by: dict[ObjectId, list[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return not self.corrupt and not self.missing
+        return not self.corrupt and not self.missing and not self.unreadable
 
 
-def verify(store: ObjectStore, roots: Mapping[str, Iterable[Root]],
-           progress: Callable[[int], None] | None = None) -> VerifyReport:
-    """Check the whole store; ``roots`` maps a label (e.g. a run id) to its roots."""
+def verify(store: ObjectStore, roots: Mapping[str, Iterable[Ref]], progress: Progress = NO_PROGRESS) -> VerifyReport:
+    """Check the whole store; ``roots`` maps a label (e.g. a run id) to its references.
+
+    ``progress`` counts the bytes hashed, out of the bytes listed.
+    """
     report = VerifyReport()
-    for obj in store.iter_objects():
+    listing = Listing(store)
+    progress.start(listing.object_bytes, "bytes")
+    for obj in listing.objects.values():
         try:
             actual = store.verify_object(obj.id)
         except FileNotFoundError:
             continue  # removed by a concurrent gc while we listed
+        except OSError as exc:
+            report.unreadable[obj.id] = exc.strerror or str(exc)
+            actual = None
         report.objects_checked += 1
         report.bytes_checked += obj.size
         if actual is not None:
             report.corrupt.append(obj.id)
-        if progress is not None:
-            progress(obj.size)
+        progress.advance(obj.size)
     report.foreign_files = _foreign_files(store)
-    bad = set(report.corrupt)
-    not_trees: set[ObjectId] = set()  # hash right but do not parse: bad only where named as a tree
-    children_cache: dict[ObjectId, list[tuple[ObjectId, bool]] | None] = {}
+    bad = set(report.corrupt) | set(report.unreadable)
+    walker = Walker(store, listing)
     missing: set[ObjectId] = set()
+    damaged: dict[ObjectId, str] = {}
+    trashed: set[ObjectId] = set()
     for label, label_roots in roots.items():
-        # Seen as (id, is_tree): a blob reference to a tree's bytes does not reach its children.
-        seen: set[tuple[ObjectId, bool]] = set()
-        stack = [(r.id, r.is_tree) for r in label_roots]
-        while stack:
-            item = stack.pop()
-            if item in seen:
-                continue
-            seen.add(item)
-            oid, is_tree = item
-            if oid not in bad and oid not in missing and not store.has(oid):
-                missing.add(oid)
-            if oid in bad or oid in missing:
-                _needed_by(report, oid, label)
-                continue
-            if is_tree:
-                children = _children(store, oid, children_cache)
-                if children is not None:
-                    stack.extend(children)
-                else:
-                    not_trees.add(oid)
-                    _needed_by(report, oid, label)
+        reach = walker.walk(label_roots)
+        for oid in sorted(reach.missing | set(reach.damaged) | (reach.reached & bad)):
+            _needed_by(report, oid, label)
+        missing |= reach.missing
+        damaged.update(reach.damaged)
+        trashed |= reach.trashed
+    for oid, why in damaged.items():
+        if oid in bad:
+            continue
+        if why == "not a regular file" or why.startswith("cannot be read"):
+            report.unreadable[oid] = why
+        else:
+            report.corrupt.append(oid)  # a tree that does not parse: a wrong reference or damaged bytes
     report.missing = sorted(missing)
-    report.corrupt = sorted(bad | not_trees)
+    report.corrupt = sorted(set(report.corrupt))
+    report.in_trash = sorted(trashed)
     return report
 
 
 def _needed_by(report: VerifyReport, oid: ObjectId, label: str) -> None:
     labels = report.needed_by.setdefault(oid, [])
-    if label not in labels:  # named both as a blob and as a tree by one label
+    if label not in labels:
         labels.append(label)
-
-
-def _children(store, oid, cache):
-    if oid not in cache:
-        try:
-            cache[oid] = list(tree_children(store, oid))
-        except (CorruptObject, UnsupportedFormat, StoreError):
-            cache[oid] = None  # hashes right but does not parse as a tree: a wrong reference
-    return cache[oid]
 
 
 def _foreign_files(store: ObjectStore) -> list[str]:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 
 import runicorn as rn
-from runicorn.store import mark
 
 from assets_support import backdate, make_files, object_bytes, store_of, view
+from common_support import reach_of
+
 
 
 def reachable_bytes(storage, runs) -> int:
     store = store_of(storage)
-    reachable, missing = mark(store, [root for run in runs for root in view(run).roots()])
+    reachable, missing = reach_of(store, [root for run in runs for root in view(run).roots()])
     assert missing == []
     return sum(store.size(oid) for oid in reachable)
 

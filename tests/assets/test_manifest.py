@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 
 import runicorn as rn
-from runicorn.store import mark
 
 from assets_support import Exec, bare, make_files, object_ids, store_of, view
+from common_support import reach_of
+
 
 FORMAT_DOC = Path(__file__).resolve().parents[2] / "docs" / "format.md"
 ROLES = {"code", "code_diff", "config_file", "dataset", "pretrained", "outputs", "image"}
@@ -84,7 +85,7 @@ def test_roots_name_every_object_the_run_stored(tmp_path, git_repo, storage):
     run_view = view(run)
     roots = run_view.roots()
     assert len(roots) == len([e for e in run_view.manifest() if "id" in e])
-    reachable, missing = mark(store_of(storage), roots)
+    reachable, missing = reach_of(store_of(storage), roots)
     assert missing == []
     # One run in a fresh store: everything it wrote is reachable from its manifest, nothing is left unnamed.
     assert reachable == object_ids(storage)

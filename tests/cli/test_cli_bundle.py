@@ -10,7 +10,9 @@ import runicorn as rn
 from cli_support import RUN_A, RUN_B, RUN_C, disk_state, file_tree, object_files, object_path
 from runicorn.api import Api
 from runicorn.bundle import plan_export
-from runicorn.store import ObjectStore, hash_bytes, mark
+from runicorn.store import ObjectStore, hash_bytes
+from common_support import reach_of
+
 
 RESTORES = [
     (RUN_A, ["--code"]), (RUN_A, ["--outputs"]), (RUN_A, ["--outputs", "logs"]), (RUN_A, ["--dataset", "mnist"]),
@@ -43,7 +45,7 @@ def test_export_writes_a_documented_bundle(samples, invoke, tmp_path):
     assert report["runs"] == [RUN_A, RUN_B] and report["bundle"] == str(path)
     assert report["bundle_bytes"] == path.stat().st_size
     api = Api(samples.root)
-    reachable, _ = mark(api.store, [r for run_id in (RUN_A, RUN_B) for r in api.run(run_id).roots()])
+    reachable, _ = reach_of(api.store, [r for run_id in (RUN_A, RUN_B) for r in api.run(run_id).roots()])
     assert report["objects"] == len(reachable)
     with tarfile.open(path) as tar:
         members = tar.getmembers()
@@ -162,7 +164,7 @@ def test_export_bad_input(samples, invoke, tmp_path):
 
 def test_export_refuses_runs_with_broken_references(samples, invoke, tmp_path):
     api = Api(samples.root)
-    victim = sorted(mark(api.store, api.run(RUN_B).roots())[0])[0]
+    victim = sorted(reach_of(api.store, api.run(RUN_B).roots())[0])[0]
     os.unlink(object_path(samples.root, victim))
     out = tmp_path / "b.rnbundle"
     result = invoke("export", RUN_B, "-o", out, expect=1)
@@ -191,7 +193,7 @@ def test_export_plan_counts_exactly_the_bytes_the_bundle_carries(samples, invoke
     """The progress bar's total: the selected runs' objects, not the whole store."""
     api = Api(samples.root)
     plan = plan_export(api, [api.run(RUN_B)])
-    reachable, _ = mark(api.store, api.run(RUN_B).roots())
+    reachable, _ = reach_of(api.store, api.run(RUN_B).roots())
     assert list(plan.sizes) == sorted(reachable)
     assert plan.object_bytes == sum(object_files(samples.root)[o] for o in reachable)
     assert plan.object_bytes < sum(object_files(samples.root).values())  # A holds objects B does not

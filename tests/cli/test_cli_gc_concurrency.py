@@ -20,6 +20,8 @@ import pytest
 
 from cli_support import object_path
 from runicorn.store import ObjectStore, hash_bytes
+from common_support import reach_of
+
 
 POOL = 90  # objects per pool; the writer makes one run per pool index
 
@@ -28,9 +30,9 @@ WRITER = textwrap.dedent('''
     from pathlib import Path
 
     from runicorn.errors import ObjectNotFound
-    from runicorn.runfolder import encode_line, write_json
-    from runicorn.store import ObjectStore, hash_bytes
-    from runicorn.store.trees import FILE, TreeEntry, put_tree
+    from runicorn.runfolder import encode_line
+    from runicorn.runfolder.jsonio import write_state
+    from runicorn.store import FILE, ObjectStore, TreeEntry, hash_bytes, put_tree
 
     root, pool = Path(sys.argv[1]), int(sys.argv[2])
     go = root.parent / "go"
@@ -62,9 +64,9 @@ WRITER = textwrap.dedent('''
         run_dir = root / "runs" / "writer" / run_id
         run_dir.mkdir(parents=True)
         now = time.time()
-        write_json(run_dir / "run.json", {"format": "runicorn-run", "version": 1, "id": run_id, "path": "writer",
+        write_state(run_dir / "run.json", {"format": "runicorn-run", "version": 1, "id": run_id, "path": "writer",
                                           "created_at": now}, durable=False)
-        write_json(run_dir / "status.json", {"status": "finished", "started_at": now, "ended_at": now}, durable=False)
+        write_state(run_dir / "status.json", {"status": "finished", "started_at": now, "ended_at": now}, durable=False)
         a, b = payload("a", i), payload("b", i)
         oid_a, oid_b = reuse(a, i % 3), reuse(b, (i + 1) % 3)
         # read them back through the verifying reader (takes them back from the trash if gc just moved them)
@@ -94,10 +96,9 @@ def backdate(path, seconds):
 def referenced_ids(root) -> set[str]:
     """Every object any run references (directly or through trees); none may be missing."""
     from runicorn.api import Api
-    from runicorn.store import mark
 
     api = Api(root)
-    reachable, missing = mark(api.store, [r for view in api.runs() for r in view.roots()])
+    reachable, missing = reach_of(api.store, [r for view in api.runs() for r in view.roots()])
     assert missing == []
     return reachable
 
@@ -121,6 +122,7 @@ def gc_until_the_writer_exits(invoke, writer: subprocess.Popen) -> None:
 
 def test_gc_running_again_and_again_beside_a_writer_never_loses_a_referenced_object(storage_root, invoke, tmp_path):
     store = ObjectStore(storage_root / "store")
+    (storage_root / "runs").mkdir()  # a root whose runs/ is missing is damage: gc would refuse
     pool_a = [store.put_bytes(payload("a", i)) for i in range(POOL)]
     for oid in pool_a:
         backdate(object_path(storage_root, oid), 7200)
@@ -165,13 +167,14 @@ def test_gc_running_again_and_again_beside_a_writer_never_loses_a_referenced_obj
 
 
 def _writer_run(root, run_id, oid):
-    from runicorn.runfolder import encode_line, write_json
+    from runicorn.runfolder import encode_line
+    from runicorn.runfolder.jsonio import write_state
 
     run_dir = root / "runs" / "writer" / run_id
     run_dir.mkdir(parents=True)
-    write_json(run_dir / "run.json", {"format": "runicorn-run", "version": 1, "id": run_id, "path": "writer",
+    write_state(run_dir / "run.json", {"format": "runicorn-run", "version": 1, "id": run_id, "path": "writer",
                                       "created_at": time.time()})
-    write_json(run_dir / "status.json", {"status": "finished"})
+    write_state(run_dir / "status.json", {"status": "finished"})
     (run_dir / "manifest.jsonl").write_text(
         encode_line({"role": "image", "name": "x", "id": f"blake3:{oid}", "type": "blob", "at": 0}) + "\n")
 
@@ -196,6 +199,7 @@ def test_gc_takes_back_from_the_trash_an_object_a_writer_referenced_after_it_was
 
 def test_a_writer_reusing_a_trashed_object_takes_it_back(storage_root, invoke):
     store = ObjectStore(storage_root / "store")
+    (storage_root / "runs").mkdir()
     data = b"old checkpoint"
     oid = store.put_bytes(data)
     backdate(object_path(storage_root, oid), 7200)

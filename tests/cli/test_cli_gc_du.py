@@ -9,12 +9,14 @@ import pytest
 
 from cli_support import RUN_A, RUN_B, RUN_C, disk_state, object_files, object_path
 from runicorn.api import Api
-from runicorn.store import ObjectStore, mark
+from runicorn.store import ObjectStore
+from common_support import reach_of
+
 
 
 def reachable_by_run(root) -> dict[str, set[str]]:
     api = Api(root)
-    return {view.id: set(mark(api.store, view.roots())[0]) for view in api.runs()}
+    return {view.id: set(reach_of(api.store, view.roots())[0]) for view in api.runs()}
 
 
 def only_held_by(root, run_id) -> set[str]:

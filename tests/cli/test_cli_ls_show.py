@@ -75,12 +75,15 @@ def test_ls_bad_input(samples, invoke):
     assert "../etc" in result.stderr and "Traceback" not in result.output
 
 
-def test_ls_ignores_a_damaged_run_folder(samples, invoke):
-    """A run.json that does not parse is not a run; the listing goes on."""
+def test_ls_lists_a_damaged_run_folder_as_damaged_and_goes_on(samples, invoke):
+    """A run.json that does not parse leaves a damaged run, known by its folder; the other runs list as ever."""
     broken = samples.root / "runs" / "cv" / "broken" / "x1"
     broken.mkdir(parents=True)
     (broken / "run.json").write_text("{not json")
-    assert [r["id"] for r in json.loads(invoke("ls", "--json", expect=0).stdout)] == [RUN_A, RUN_B, RUN_C]
+    listed = {r["id"]: r for r in json.loads(invoke("ls", "--json", expect=0).stdout)}
+    assert sorted(listed) == sorted([RUN_A, RUN_B, RUN_C, "x1"])
+    assert (listed["x1"]["status"], listed["x1"]["path"]) == ("damaged", "cv/broken")
+    assert {listed[r]["status"] for r in (RUN_A, RUN_B, RUN_C)} <= {"finished", "failed", "interrupted", "crashed"}
 
 
 # -- show ----------------------------------------------------------------------------

@@ -9,7 +9,9 @@ import pytest
 import runicorn as rn
 from cli_support import RUN_A, RUN_B, RUN_C, disk_state, file_tree, object_path
 from runicorn.api import Api
-from runicorn.restore import restore, restore_size
+from runicorn.restore import plan_restore, restore
+
+from common_support import Recorder
 
 
 @pytest.fixture
@@ -152,9 +154,8 @@ def test_restore_verifies_hashes_and_never_leaves_corrupt_bytes(samples, invoke,
     api = Api(samples.root)
     outputs = api.run(RUN_A).latest_asset("outputs")
     from runicorn.store import walk_tree
-    from runicorn.store.ids import ObjectId
 
-    entries = dict(walk_tree(api.store, ObjectId.parse(outputs["id"])))
+    entries = dict(walk_tree(api.store, outputs.ref.id))
     victim = object_path(samples.root, entries["checkpoints/model.pt"].id)
     os.chmod(victim, stat.S_IRUSR | stat.S_IWUSR)
     data = bytearray(victim.read_bytes())
@@ -184,8 +185,8 @@ def test_restore_refuses_a_symlink_that_points_outside(samples, invoke, area, tm
     target = area / "code"
     result = invoke("restore", run.id, "--code", "--to", target, expect=1)
     assert "escape" in result.stderr and "outside" in result.stderr
-    assert not os.path.lexists(target / "escape")
-    assert sorted(p.name for p in area.iterdir()) == ["code", "sentinel.txt"]
+    assert not os.path.lexists(target)  # refused before anything was written: the target was not even made
+    assert sorted(p.name for p in area.iterdir()) == ["sentinel.txt"]
     assert not (tmp_path / "outside.txt").exists() and not (area.parent.parent / "outside.txt").exists()
 
 
@@ -228,9 +229,8 @@ def test_restore_with_a_missing_object_fails_cleanly(samples, invoke, area):
     api = Api(samples.root)
     dataset = api.run(RUN_A).latest_asset("dataset", "mnist")
     from runicorn.store import walk_tree
-    from runicorn.store.ids import ObjectId
 
-    victim = next(e.id for _, e in walk_tree(api.store, ObjectId.parse(dataset["id"])) if e.kind == "file")
+    victim = next(e.id for _, e in walk_tree(api.store, dataset.ref.id) if e.kind == "file")
     os.unlink(object_path(samples.root, victim))
     result = invoke("restore", RUN_A, "--dataset", "mnist", "--to", area / "data", expect=1)
     assert victim in result.stderr and "Traceback" not in result.output
@@ -252,13 +252,13 @@ def test_restore_config_keeps_config_files_that_share_a_name(storage_root, invok
 
 @pytest.mark.parametrize("kind, name", [("code", None), ("outputs", None), ("outputs", "logs"), ("dataset", "mnist"),
                                         ("pretrained", "backbone")])
-def test_restore_size_is_what_the_restore_writes(samples, tmp_path, kind, name):
-    """The progress bar's total: the bytes restore then reports and writes."""
+def test_the_restore_plan_knows_the_bytes_the_restore_writes(samples, tmp_path, kind, name):
+    """The progress bar's total comes from the plan: the bytes restore then reports and writes."""
     api = Api(samples.root)
-    view = api.run(RUN_A)
-    planned = restore_size(api.store, view, kind, name)
-    seen = []
-    result = restore(api.store, view, kind, tmp_path / "out", name=name, progress=seen.append)
-    assert planned == result.bytes == sum(seen) > 0
+    plan = plan_restore(api.store, api.run(RUN_A), kind, name)
+    seen = Recorder()
+    result = restore(api.store, plan, tmp_path / "out", progress=seen)
+    planned = plan.bytes
+    assert planned == seen.total == result.bytes == seen.done > 0
     on_disk = sum(p.stat().st_size for p in (tmp_path / "out").rglob("*") if p.is_file() and not p.is_symlink())
     assert on_disk == planned

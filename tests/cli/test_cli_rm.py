@@ -1,6 +1,7 @@
 """`runicorn rm`: confirmation, live runs, and what it leaves on disk."""
 
 import json
+import warnings
 
 import pytest
 
@@ -72,15 +73,19 @@ def test_rm_unknown_or_ambiguous_run_exits_1_and_deletes_nothing(samples, invoke
 @pytest.fixture
 def live_run(samples):
     """A run started in this process and not finished: fresh heartbeat, live pid."""
-    run = rn.init(path="cv/live", storage=str(samples.root), run_id="20250103_000000_11ve01")
-    run.log({"loss": 1.0})
-    yield run
-    if run.run_dir.exists():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = rn.init(path="cv/live", storage=str(samples.root), run_id="20250103_000000_11ve01")
+        run.log({"loss": 1.0})
+        yield run
+        deleted = not run.run_dir.exists()
+        run.log({"loss": 2.0})
+        run.summary({"after": True})  # neither fails the script once the folder is gone
         run.finish()
-    else:
-        # Deleted under it with rm --force: finish() says what was lost instead of failing.
-        with pytest.warns(UserWarning, match="was deleted while the run was live"):
-            run.finish()
+    # Deleted under it with rm --force: the run said so once (writer thread or finish) instead of failing.
+    said = [w for w in caught if "was deleted while the run was live" in str(w.message)]
+    assert len(said) == (1 if deleted else 0)
+    assert not run.run_dir.exists() if deleted else run.run_dir.is_dir()
 
 
 def test_rm_refuses_a_running_run_unless_forced(samples, invoke, live_run):

@@ -6,12 +6,14 @@ import stat
 
 from cli_support import RUN_A, RUN_B, RUN_C, disk_state, object_path
 from runicorn.api import Api
-from runicorn.store import ObjectStore, mark
+from runicorn.store import ObjectStore
+from common_support import reach_of
+
 
 
 def reach(root, run_id) -> set[str]:
     api = Api(root)
-    return set(mark(api.store, api.run(run_id).roots())[0])
+    return set(reach_of(api.store, api.run(run_id).roots())[0])
 
 
 def corrupt(path):

@@ -13,8 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from runicorn.store import Ingester, ObjectStore, hash_bytes
-from runicorn.store.atomic import dumps_json
+from runicorn.store import Ingester, ObjectStore, dumps_json, hash_bytes
 
 HERE = Path(__file__).resolve().parent
 STORES = HERE / "stores"

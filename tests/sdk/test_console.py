@@ -87,7 +87,7 @@ run.finish()
     view = only_run(api)
     lines = view.text_log().splitlines()
     assert [line.split("] ", 1)[1] for line in lines] == ["line 0", "line 1", "line 2", "a", "b"]
-    start, end = view.status_record["started_at"], view.status_record["ended_at"]
+    start, end = view.status_record.started_at, view.status_record.ended_at
     for line in lines:
         stamp = re.match(r"\[(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3})\] ", line).group(1)
         when = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()  # local time

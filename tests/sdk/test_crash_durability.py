@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from runicorn.runfolder import read_json
+from runicorn.runfolder.jsonio import read_state
 from sdk_support import read_line, wait_until
 
 # The child logs as fast as it can (auto-steps 1, 2, 3, ...) and, every CHECKPOINT rows, appends
@@ -56,7 +56,7 @@ def test_kill_9_during_heavy_logging_loses_at_most_the_last_second(script, api, 
     assert all(row["step_copy"] == row["_step"] and row["loss"] == 1.0 / row["_step"]
                and row["flag"] == (row["_step"] % 2 == 0) for row in rows)
     assert count <= checkpoints[-1][0] + 1000
-    assert read_json(view.run_dir / "status.json")["status"] == "running"
+    assert read_state(view.run_dir / "status.json")["status"] == "running"
     assert view.history(["acc"])[-1] == {"_step": count, "acc": 0.5}
 
 

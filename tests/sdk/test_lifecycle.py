@@ -15,7 +15,8 @@ import pytest
 
 import runicorn as rn
 from runicorn.errors import RunExists, RunNotFound
-from runicorn.runfolder import HEARTBEAT, HEARTBEAT_STALE_SECONDS, STATUS, effective_status, read_json
+from runicorn.runfolder import HEARTBEAT, HEARTBEAT_STALE_SECONDS, STATUS, effective_status
+from runicorn.runfolder.jsonio import read_state
 from sdk_support import only_run, read_line, sigterm_and_wait, wait_until
 
 PRELUDE = """\
@@ -25,7 +26,7 @@ import runicorn as rn
 
 
 def status_record(view) -> dict:
-    return read_json(view.run_dir / STATUS)
+    return read_state(view.run_dir / STATUS)
 
 
 def steps(view) -> list[int]:
@@ -312,21 +313,16 @@ time.sleep(60)
     assert api.runs(status="running") == []
 
 
-def test_effective_status_rules(tmp_path):
-    folder = tmp_path / "run"
-    folder.mkdir()
+def test_effective_status_rules():
     now = time.time()
-    host = socket.gethostname()
-    (folder / HEARTBEAT).touch()
-    alive = {"status": "running", "started_at": now, "host": host, "pid": os.getpid()}
-    assert effective_status(folder, alive) == "running"
-    assert effective_status(folder, {**alive, "pid": 2 ** 22 + 12345}) == "crashed"  # no such pid
-    assert effective_status(folder, {**alive, "host": "elsewhere", "pid": 2 ** 22 + 12345}) == "running"
-    assert effective_status(folder, alive, now=now + HEARTBEAT_STALE_SECONDS + 1) == "crashed"
+    host, pid = socket.gethostname(), os.getpid()
+    assert effective_status("running", now, now, host, pid) == "running"
+    assert effective_status("running", now, now, host, 2 ** 22 + 12345) == "crashed"  # no such pid
+    assert effective_status("running", now, now, "elsewhere", 2 ** 22 + 12345) == "running"
+    assert effective_status("running", now, now, host, pid, now=now + HEARTBEAT_STALE_SECONDS + 1) == "crashed"
     for final in ("finished", "failed", "interrupted"):
-        assert effective_status(folder, {**alive, "status": final}, now=now + 10 ** 6) == final
-    (folder / HEARTBEAT).unlink()  # no heartbeat file: the start time counts
-    assert effective_status(folder, {**alive, "started_at": now - 3600}) == "crashed"
+        assert effective_status(final, now, now, host, pid, now=now + 10 ** 6) == final
+    assert effective_status("running", now - 3600, None, host, pid) == "crashed"  # no heartbeat: the start counts
 
 
 def test_live_run_refreshes_its_heartbeat(monkeypatch, api):
@@ -430,7 +426,7 @@ run.finish()
     assert view.primary_metric == {"name": "acc", "mode": "max", "best": 0.9, "step": 7}
     text = view.text_log()
     assert text.index("first session") < text.index("second session")
-    assert view.created_at == read_json(view.run_dir / "run.json")["created_at"]
+    assert view.created_at == read_state(view.run_dir / "run.json")["created_at"]
 
 
 def test_resume_after_kill_9_with_a_torn_tail_keeps_the_new_rows_readable(script, api):

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import runicorn as rn
-from runicorn.runfolder import STATUS, SUMMARY, read_json
-from runicorn.timeline import iter_rows
+from runicorn.runfolder import STATUS, SUMMARY
+from runicorn.runfolder.jsonio import read_state
+from runicorn.runfolder.timeline import iter_rows
 from sdk_support import TIMESTAMP
 
 
@@ -213,7 +214,7 @@ def test_summary_merges_and_converts_values():
     run = rn.init(path="summary")
     run.summary({"a": 1, "b": {"x": 1}})
     run.summary({"b": {"y": 2}, "c": np.float64(0.5), "d": np.array(3), "obj": object})
-    assert read_json(run.run_dir / SUMMARY) == {"a": 1, "b": {"y": 2}, "c": 0.5, "d": 3, "obj": repr(object)}
+    assert read_state(run.run_dir / SUMMARY) == {"a": 1, "b": {"y": 2}, "c": 0.5, "d": 3, "obj": repr(object)}
     with pytest.raises(TypeError, match="dict"):
         run.summary([("a", 1)])
 
@@ -299,7 +300,7 @@ def test_calls_after_finish_warn_once_each_and_change_nothing():
         run.finish("failed")  # a finished run keeps its status
     after = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.name != "heartbeat"}
     assert after == before
-    assert read_json(run_dir / STATUS)["status"] == "finished"
+    assert read_state(run_dir / STATUS)["status"] == "finished"
 
 
 # -- threads ---------------------------------------------------------------------------------------

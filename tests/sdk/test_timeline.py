@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runicorn.errors import UnsupportedFormat
-from runicorn.timeline import MAGIC, TimelineEncoder, iter_rows, last_step
+from runicorn.runfolder.timeline import MAGIC, TimelineEncoder, check, iter_rows, last_step
 
 
 def write(path, *batches, encoder=None):
@@ -153,7 +153,7 @@ def read_rows_of(tmp_path, data: bytes):
     return list(iter_rows(path))
 
 
-def test_a_flipped_byte_stops_reading_at_that_record(tmp_path):
+def test_a_flipped_byte_loses_only_that_record_and_reading_goes_on(tmp_path):
     path = tmp_path / "t.bin"
     write(path, [MIXED[0]], [MIXED[1]], [MIXED[5]], [MIXED[3]])  # S R | R | J | S? R
     data = path.read_bytes()
@@ -169,11 +169,14 @@ def test_a_flipped_byte_stops_reading_at_that_record(tmp_path):
             damaged = bytearray(data)
             damaged[where] ^= 0x01
             rows = read_rows_of(tmp_path, bytes(damaged))
-            intact = read_rows_of(tmp_path, data[:start])
-            assert same(rows, intact), (index, where)
+            assert check(tmp_path / "cut.bin") != []  # the damage is reported ...
+            # ... and read as if the record were not there: rows of a lost schema go with it, later records read.
+            without = read_rows_of(tmp_path, data[:start] + data[start + 8 + length:])
+            assert same(rows, without), (index, where)
         damaged = bytearray(data)
         damaged[start + 4] ^= 0xFF  # the crc itself
-        assert same(read_rows_of(tmp_path, bytes(damaged)), read_rows_of(tmp_path, data[:start]))
+        without = read_rows_of(tmp_path, data[:start] + data[start + 8 + length:])
+        assert same(read_rows_of(tmp_path, bytes(damaged)), without)
 
 
 def test_unknown_version_is_refused_and_foreign_files_read_empty(tmp_path):

@@ -13,7 +13,7 @@ import stat
 import time
 from pathlib import Path
 
-from runicorn.store import ObjectId, ObjectStore, Root
+from runicorn.store import BLOB, TREE, ObjectId, ObjectStore, Ref
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 HOUR = 3600.0
@@ -126,11 +126,11 @@ def copy_fixture_store(name: str, destination: Path) -> Path:
     return destination
 
 
-def manifest_roots(storage: Path) -> dict[str, list[Root]]:
+def manifest_roots(storage: Path) -> dict[str, list[Ref]]:
     """Each run's gc roots from its ``manifest.jsonl``, labelled ``<path>/<run id>`` (docs/format.md 5.3)."""
-    roots: dict[str, list[Root]] = {}
+    roots: dict[str, list[Ref]] = {}
     for manifest in sorted((storage / "runs").rglob("manifest.jsonl")):
         label = manifest.parent.relative_to(storage / "runs").as_posix()
         records = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line]
-        roots[label] = [Root(ObjectId.parse(r["id"]), r["type"] == "tree") for r in records]
+        roots[label] = [Ref(ObjectId.parse(r["id"]), TREE if r["type"] == "tree" else BLOB) for r in records]
     return roots

@@ -8,17 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from runicorn.errors import GcLocked, StoreError
-from runicorn.store import Ingester, ObjectStore, Root, TreeEntry, collect, hash_bytes, mark, verify
+from runicorn.errors import GcLocked, GcRefused
+from runicorn.store import BLOB, TREE, Ingester, ObjectStore, Ref, TreeEntry, Walker, collect, hash_bytes, put_tree, verify
+from runicorn.store.atomic import temp_leaf
 from runicorn.store.gc import execute, plan
-from runicorn.store.trees import put_tree
+from runicorn.store.owner import host_hash
 
 from store_support import (HOUR, backdate, copy_fixture_store, disk_state, make_folder, manifest_roots,
                            object_files, temp_files)
 
 
-def blob_root(store, data: bytes) -> Root:
-    return Root(store.put_bytes(data), is_tree=False)
+def blob_root(store, data: bytes) -> Ref:
+    return Ref(store.put_bytes(data), BLOB)
 
 
 def in_objects(store, oid) -> bool:
@@ -70,7 +71,7 @@ def test_the_trash_is_purged_once_older_than_the_grace_period(store):
 def test_grace_zero_purges_every_unreachable_object_at_once(store, tmp_path):
     tree = Ingester(store).ingest(make_folder(tmp_path / "src", {"a": b"1", "sub": {"b": b"2"}})).id
     garbage = [store.put_bytes(b"g1"), store.put_bytes(b"g2")]
-    gc_plan, result = collect(store, [Root(tree, True)], grace_seconds=0)
+    gc_plan, result = collect(store, [Ref(tree, TREE)], grace_seconds=0)
     assert sorted(o.id for o in gc_plan.garbage) == sorted(garbage)
     assert (result.objects_trashed, result.objects_purged) == (2, 2)
     assert not any(in_objects(store, g) or in_trash(store, g) for g in garbage)
@@ -93,7 +94,7 @@ def test_a_dry_run_reports_and_changes_nothing(store):
     assert result is None
     assert [o.id for o in gc_plan.garbage] == [old] and gc_plan.garbage_bytes == 11
     assert [o.id for o in gc_plan.trash_purge] == [trashed] and gc_plan.purge_bytes == 20
-    assert gc_plan.stale_temp_files == [".stray.tmp"]
+    assert gc_plan.stale_temp_files == []  # no owner tag and younger than a day: maybe a live writer's
     assert disk_state(store.root) == before
 
 
@@ -106,17 +107,17 @@ def test_a_shared_sub_tree_stays_while_any_root_reaches_it(store, tmp_path):
     shared = {"lib": {"util.py": b"def f(): pass\n"}}
     one = Ingester(store).ingest(make_folder(tmp_path / "one", {**shared, "main.py": b"1"})).id
     two = Ingester(store).ingest(make_folder(tmp_path / "two", {**shared, "main.py": b"2"})).id
-    collect(store, [Root(two, True)], grace_seconds=0)
+    collect(store, [Ref(two, TREE)], grace_seconds=0)
     assert not in_objects(store, one) and not in_objects(store, hash_bytes(b"1"))
     assert in_objects(store, hash_bytes(b"def f(): pass\n"))
-    assert verify(store, {"two": [Root(two, True)]}).ok
+    assert verify(store, {"two": [Ref(two, TREE)]}).ok
 
 
 @pytest.mark.parametrize("order", [1, -1])
 def test_a_tree_also_named_as_a_blob_keeps_its_children(store, tmp_path, order):
     """One run's tree may be another's blob (say, a dataset that is a copy of a store)."""
     tree = Ingester(store).ingest(make_folder(tmp_path / "src", {"f": b"precious"})).id
-    roots = [Root(tree, is_tree=False), Root(tree, is_tree=True)][::order]
+    roots = [Ref(tree, BLOB), Ref(tree, TREE)][::order]
     gc_plan, result = collect(store, roots, grace_seconds=0)
     assert gc_plan.reachable == {tree, hash_bytes(b"precious")}
     assert result.objects_purged == 0
@@ -126,19 +127,25 @@ def test_a_tree_also_named_as_a_blob_keeps_its_children(store, tmp_path, order):
 # -- temp files -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("grace,age,deleted", [
-    (0, 0, False),  # a fresh temp file may belong to a live writer
-    (0, 0.9 * HOUR, False),
-    (0, 1.1 * HOUR, True),  # temp files get at least an hour ...
-    (3 * HOUR, 2 * HOUR, False),  # ... or the grace period when it is longer
-    (3 * HOUR, 4 * HOUR, True),
-])
-def test_temp_files_are_deleted_when_older_than_the_grace_period_and_an_hour(store, grace, age, deleted):
-    (store.tmp_dir / ".writer.tmp").write_bytes(b"partial")
-    backdate(store.tmp_dir / ".writer.tmp", age)
-    gc_plan, _ = collect(store, [], grace_seconds=grace)
-    assert gc_plan.stale_temp_files == ([".writer.tmp"] if deleted else [])
-    assert temp_files(store) == ([] if deleted else [".writer.tmp"])
+DEAD_OWNER = f"{host_hash()}-999999999-1"  # this host, a pid no process has
+
+
+@pytest.mark.parametrize("name,age,deleted", [
+    (lambda: temp_leaf(), 48 * HOUR, False),  # this live process's temp file: never, however old
+    (lambda: f".~{DEAD_OWNER}-0123abcd.tmp", 0, True),  # its writer is gone: litter at once
+    (lambda: f".x.~{DEAD_OWNER}-0123abcd.tmp", 0, True),
+    (lambda: f".~ffffff-{os.getpid()}-1-0123abcd.tmp", 23 * HOUR, False),  # another host's: a day's benefit of doubt
+    (lambda: f".~ffffff-{os.getpid()}-1-0123abcd.tmp", 25 * HOUR, True),
+    (lambda: ".writer.tmp", 23 * HOUR, False),  # no owner tag (an older version): the same
+    (lambda: ".writer.tmp", 25 * HOUR, True),
+], ids=["live", "dead", "dead-stem", "foreign-young", "foreign-old", "untagged-young", "untagged-old"])
+def test_temp_files_are_deleted_when_their_writer_is_gone(store, name, age, deleted):
+    name = name()
+    (store.tmp_dir / name).write_bytes(b"partial")
+    backdate(store.tmp_dir / name, age)
+    gc_plan, _ = collect(store, [], grace_seconds=0)
+    assert [os.path.basename(p) for p in gc_plan.stale_temp_files] == ([name] if deleted else [])
+    assert temp_files(store) == ([] if deleted else [name])
 
 
 # -- concurrency ------------------------------------------------------------
@@ -160,8 +167,9 @@ def test_a_second_gc_fails_at_once_while_the_lock_is_held(store):
         assert holder.stdout.readline() == b"locked\n"
         with pytest.raises(GcLocked, match="another gc is running.*gc.lock"):
             collect(store, [], grace_seconds=0)
-        with pytest.raises(GcLocked):
-            collect(store, [], grace_seconds=0, dry_run=True)
+        # A dry run writes nothing, not even the lock file: it plans beside a running gc.
+        gc_plan, _ = collect(store, [], grace_seconds=0, dry_run=True)
+        assert [o.id for o in gc_plan.garbage] == [old]
         assert in_objects(store, old)
     finally:
         holder.communicate(b"release\n")
@@ -186,7 +194,7 @@ def test_a_writer_that_reuses_a_trashed_object_takes_it_back(store):
     assert in_trash(store, oid)
     assert store.put_bytes(b"trashed in the instant before reuse") == oid
     assert in_objects(store, oid) and not in_trash(store, oid)
-    _, result = collect(store, [Root(oid, False)], grace_seconds=0)
+    _, result = collect(store, [Ref(oid, BLOB)], grace_seconds=0)
     assert result.objects_purged == 0 and store.get(oid) == b"trashed in the instant before reuse"
 
 
@@ -214,12 +222,13 @@ def test_marking_takes_a_referenced_tree_back_out_of_the_trash(store, tmp_path):
     age_every_object(store)
     collect(store, [], grace_seconds=HOUR)  # the manifest line was not written yet
     assert object_files(store) == set()
-    reachable, missing = mark(store, [Root(tree, True)])  # now it is
-    assert missing == [] and len(reachable) == 4
+    reach = Walker(store).walk([Ref(tree, TREE)])  # now it is: the walk finds it in the trash, and leaves it there
+    assert not reach.missing and len(reach.reached) == 4 and len(reach.trashed) == 4
+    assert object_files(store) == set()
+    _, result = collect(store, [Ref(tree, TREE)], grace_seconds=0)  # the gc takes it back
+    assert (result.objects_purged, result.taken_back) == (0, 4)
     assert len(object_files(store)) == 4 and list(store.iter_trash()) == []
-    _, result = collect(store, [Root(tree, True)], grace_seconds=0)
-    assert result.objects_purged == 0
-    assert verify(store, {"run": [Root(tree, True)]}).ok
+    assert verify(store, {"run": [Ref(tree, TREE)]}).ok
 
 
 def test_gc_refuses_to_delete_anything_when_a_referenced_object_is_missing(store):
@@ -227,11 +236,13 @@ def test_gc_refuses_to_delete_anything_when_a_referenced_object_is_missing(store
     trees = [put_tree(store, [TreeEntry(name, "file", 4, id=lost)]) for name in ("x", "y")]
     store.path_for(lost).unlink()
     old = old_garbage(store, b"garbage that must wait")
-    roots = [Root(t, True) for t in trees]
+    roots = [Ref(t, TREE) for t in trees]
     gc_plan = plan(store, roots, grace_seconds=0)
-    assert gc_plan.missing == [lost]  # named twice, counted once
-    with pytest.raises(StoreError, match=f"1 referenced objects are missing \\(first: {lost}\\).*verify"):
-        collect(store, roots, grace_seconds=0)
+    assert gc_plan.reach.missing == {lost}  # named twice, counted once
+    with pytest.raises(GcRefused, match=f"1 referenced objects are missing \\(first: {lost}\\).*verify"):
+        execute(store, gc_plan)
+    refused, result = collect(store, roots, grace_seconds=0)  # collect returns the refusal instead of executing
+    assert result is None and "missing" in refused.refusal
     assert in_objects(store, old)
 
 
@@ -258,6 +269,6 @@ def test_gc_on_a_store_with_a_dangling_reference_deletes_nothing(tmp_path):
     age_every_object(store)
     before = object_files(store)
     roots = manifest_roots(storage)
-    with pytest.raises(StoreError, match="882179b8dbccd285cda241d968cfcccb3156c5edac2fa3761bb6eda7ff8cb172"):
-        collect(store, [r for rs in roots.values() for r in rs], grace_seconds=0)
+    gc_plan, result = collect(store, [r for rs in roots.values() for r in rs], grace_seconds=0)
+    assert result is None and "882179b8dbccd285cda241d968cfcccb3156c5edac2fa3761bb6eda7ff8cb172" in gc_plan.refusal
     assert object_files(store) == before

@@ -10,6 +10,7 @@ from runicorn.errors import CorruptObject, ObjectNotFound, TargetNotEmpty, Unsaf
 from runicorn.store import Ingester, ObjectStore, materialize_blob, materialize_tree
 from runicorn.store.trees import TREE_HEADER
 
+from common_support import Recorder
 from store_support import Exec, Link, copy_fixture_store, disk_state, make_folder, manifest_roots, snapshot, tamper
 
 FOLDER = {
@@ -71,11 +72,11 @@ def nothing_written_outside(tmp_path, target):
 
 def test_a_restore_gives_back_the_folder_byte_for_byte(store, tmp_path, target):
     tree_id = ingested(store, tmp_path)
-    written = []
-    result = materialize_tree(store, tree_id, target, progress=written.append)
+    written = Recorder()
+    result = materialize_tree(store, tree_id, target, progress=written)
     assert snapshot(target) == snapshot(tmp_path / "src")
     assert (result.files, result.folders, result.symlinks) == (5, 4, 2)
-    assert result.bytes == sum(written) == sum(len(v[1]) for v in snapshot(target).values() if v[0] == "file")
+    assert result.bytes == written.done == written.total == sum(len(v[1]) for v in snapshot(target).values() if v[0] == "file")
 
 
 def test_a_missing_target_is_created(store, tmp_path):

@@ -14,9 +14,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from runicorn.errors import StoreError
-from runicorn.store import (Ingester, ObjectStore, Root, TreeEntry, collect, hash_bytes, materialize_tree,
+from runicorn.store import (BLOB, TREE, Ingester, ObjectStore, Ref, TreeEntry, collect, hash_bytes, materialize_tree,
                             parse_tree, serialize_tree, verify, walk_tree)
-from runicorn.store.objects import CHUNK_SIZE
+from runicorn.store import CHUNK_SIZE
 from runicorn.store.trees import TREE_HEADER
 
 from store_support import Exec, Link, make_folder, object_files, snapshot, temp_files
@@ -177,11 +177,11 @@ def test_gc_never_deletes_what_a_root_reaches(tmp_path, specs, blobs, picks):
     trees = [Ingester(store).ingest(make_folder(work / f"src{i}", spec)).id for i, spec in enumerate(specs)]
     ids = trees + [store.put_bytes(b) for b in blobs]
     # Trees are roots as trees; any id may also be a root as a blob (a blob root never reaches children).
-    roots = [Root(ids[i % len(ids)], is_tree=ids[i % len(ids)] in trees and as_tree) for i, as_tree in picks]
+    roots = [Ref(ids[i % len(ids)], TREE if ids[i % len(ids)] in trees and as_tree else BLOB) for i, as_tree in picks]
     expected = {}
     for root in roots:
         expected[root.id] = store.get(root.id)
-        if root.is_tree:
+        if root.kind == TREE:
             for _, entry in walk_tree(store, root.id):
                 if entry.id is not None:
                     expected[entry.id] = store.get(entry.id)

@@ -5,8 +5,9 @@ import os
 import pytest
 
 from runicorn.errors import CorruptObject, UnsupportedFormat
-from runicorn.store import Ingester, ObjectStore, Root, hash_bytes, verify
+from runicorn.store import BLOB, TREE, Ingester, ObjectStore, Ref, hash_bytes, verify
 
+from common_support import Recorder
 from store_support import copy_fixture_store, disk_state, make_folder, manifest_roots, tamper
 
 RUN_1 = "mnist/20250101_120000_a1b2c3"
@@ -24,12 +25,12 @@ def open_fixture(name, tmp_path):
 def test_a_good_store_verifies(tmp_path):
     store, roots = open_fixture("v1-good", tmp_path)
     assert sorted(roots) == [RUN_1, RUN_2]
-    progress = []
-    report = verify(store, roots, progress=progress.append)
+    progress = Recorder()
+    report = verify(store, roots, progress=progress)
     assert report.ok
     assert (report.corrupt, report.missing, report.foreign_files, report.needed_by) == ([], [], [], {})
     assert report.objects_checked == GOOD_OBJECTS
-    assert report.bytes_checked == sum(progress) == sum(o.size for o in store.iter_objects())
+    assert report.bytes_checked == progress.done == progress.total == sum(o.size for o in store.iter_objects())
 
 
 def test_a_corrupt_object_is_reported_with_every_run_that_needs_it(tmp_path):
@@ -87,7 +88,7 @@ def test_a_symlink_named_like_an_object_is_foreign(store):
 @pytest.mark.parametrize("labels", [["run", "fine"], ["fine", "run"]])
 def test_a_blob_named_as_a_tree_is_corrupt_for_that_reference_only(store, labels):
     blob = store.put_bytes(b"not a tree")
-    roots = {"run": [Root(blob, is_tree=True)], "fine": [Root(blob, is_tree=False)]}
+    roots = {"run": [Ref(blob, TREE)], "fine": [Ref(blob, BLOB)]}
     report = verify(store, {label: roots[label] for label in labels})
     assert report.corrupt == [blob] and report.needed_by == {blob: ["run"]}
 
@@ -96,7 +97,7 @@ def test_a_blob_named_as_a_tree_is_corrupt_for_that_reference_only(store, labels
 def test_a_tree_also_named_as_a_blob_still_has_its_children_checked(store, tmp_path, order):
     tree = Ingester(store).ingest(make_folder(tmp_path / "src", {"f": b"precious"})).id
     store.path_for(hash_bytes(b"precious")).unlink()
-    report = verify(store, {"run": [Root(tree, False), Root(tree, True)][::order]})
+    report = verify(store, {"run": [Ref(tree, BLOB), Ref(tree, TREE)][::order]})
     assert report.missing == [hash_bytes(b"precious")]
     assert report.needed_by == {hash_bytes(b"precious"): ["run"]}
 
@@ -105,7 +106,7 @@ def test_a_corrupt_tree_is_reported_and_its_children_are_not_walked(store, tmp_p
     tree = Ingester(store).ingest(make_folder(tmp_path / "src", {"sub": {"a": b"1"}})).id
     tamper(store, tree, b"runicorn-tree 1\n")
     store.path_for(hash_bytes(b"1")).unlink()  # below the damage: not reachable any more
-    report = verify(store, {"run": [Root(tree, True)]})
+    report = verify(store, {"run": [Ref(tree, TREE)]})
     assert (report.corrupt, report.missing) == ([tree], [])
     assert report.needed_by == {tree: ["run"]}
 

@@ -1,0 +1,55 @@
+"""The run folder format (layer 2): every file under ``runs/<path>/<run id>/``, written and read here only.
+
+``RunFolder`` opens a run's files; ``records`` gives their content as typed,
+checked values; ``scan_runs`` finds every run folder, damaged ones included;
+``timeline`` is the binary metric log. See docs/format.md, section 5.
+"""
+
+from .appender import Appender
+from .discovery import RunScan, scan_runs
+from .folder import RunFolder
+from .jsonio import decode_line, encode_line, jsonable_tree
+from .liveness import HEARTBEAT_INTERVAL_SECONDS, HEARTBEAT_STALE_SECONDS, effective_status
+from .names import (CONFIG, ENVIRONMENT, HEARTBEAT, IDENTITY, MANIFEST, MEDIA, METRICS, PRIMARY_METRIC,
+                    RESERVED_KEYS, RUN_FILES, STATUS, SUMMARY, TEXT_LOG, new_run_id, run_folder, validate_path,
+                    validate_run_id)
+from .records import STATUSES, Identity, Manifest, ManifestEntry, PrimaryMetric, RunConfig, Status
+from .timeline import TimelineEncoder
+
+__all__ = [
+    "Appender",
+    "CONFIG",
+    "ENVIRONMENT",
+    "HEARTBEAT",
+    "HEARTBEAT_INTERVAL_SECONDS",
+    "HEARTBEAT_STALE_SECONDS",
+    "IDENTITY",
+    "Identity",
+    "MANIFEST",
+    "MEDIA",
+    "METRICS",
+    "Manifest",
+    "ManifestEntry",
+    "PRIMARY_METRIC",
+    "PrimaryMetric",
+    "RESERVED_KEYS",
+    "RUN_FILES",
+    "RunConfig",
+    "RunFolder",
+    "RunScan",
+    "STATUS",
+    "STATUSES",
+    "SUMMARY",
+    "Status",
+    "TEXT_LOG",
+    "TimelineEncoder",
+    "decode_line",
+    "effective_status",
+    "encode_line",
+    "jsonable_tree",
+    "new_run_id",
+    "run_folder",
+    "scan_runs",
+    "validate_path",
+    "validate_run_id",
+]

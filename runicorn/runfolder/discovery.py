@@ -1,0 +1,54 @@
+"""Finding run folders under ``runs/``: every folder that holds a run file, whatever state its files are in.
+
+A folder is a run folder when it holds ``run.json``, ``manifest.jsonl`` or
+``status.json``, so a run whose identity was damaged is still found (and its
+manifest still protects its objects). Dot folders (``runs/.trash``, import
+staging) are never runs. The walk also looks inside run folders, so a run
+that an older version let nest inside another is found too. A folder that
+cannot be listed is reported, not skipped in silence.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .folder import RunFolder
+from .names import MARKER_FILES, validate_path
+
+_MARKERS = frozenset(MARKER_FILES)
+
+
+@dataclass
+class RunScan:
+    folders: list[RunFolder] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # folders that could not be listed, and why
+
+
+def scan_runs(runs_dir: Path, prefix: str | None = None) -> RunScan:
+    """Every run folder under ``runs_dir`` (or under a path prefix of it)."""
+    scan = RunScan()
+    start = runs_dir.joinpath(*validate_path(prefix).split("/")) if prefix else runs_dir
+    stack = [str(start)]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:
+            scan.problems.append(f"{folder} cannot be listed: {exc.strerror or exc}")
+            continue
+        names = set()
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            else:
+                names.add(entry.name)
+        if names & _MARKERS:
+            scan.folders.append(RunFolder(Path(folder), runs_dir))
+    return scan
