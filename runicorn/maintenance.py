@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from .api import Api, RunView
 from .errors import RunError
+from .runfolder import remove_stale_staging
 from .store import (DEFAULT_GRACE_SECONDS, NO_PROGRESS, GcPlan, GcResult, Listing, Progress, Ref, VerifyReport,
                     Walker, collect, verify)
 
@@ -61,8 +62,9 @@ def collect_roots(api: Api) -> RootSet:
 def collect_garbage(api: Api, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, dry_run: bool = False,
                     progress: Progress = NO_PROGRESS) -> tuple[GcPlan, GcResult | None]:
     """gc with every run's manifest as roots (runs being written are protected by the grace period)."""
-    if not dry_run:  # a dry run changes nothing, not even leftovers of an interrupted rm
+    if not dry_run:  # a dry run changes nothing, not even leftovers of an interrupted rm or import
         _purge_deleted_runs(api)
+        remove_stale_staging(api.storage.runs_dir)
     roots = collect_roots(api)
     return collect(api.store, roots.all(), grace_seconds, dry_run=dry_run, progress=progress,
                    problems=roots.problems)

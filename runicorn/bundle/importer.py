@@ -33,13 +33,12 @@ from pathlib import Path
 
 from ..api import Api
 from ..errors import BundleError, CorruptObject, DamagedRun, UnsupportedFormat
-from ..runfolder import HEARTBEAT, IDENTITY, MANIFEST, RUN_FILES, RunFolder, run_folder, scan_runs, validate_path, \
-    validate_run_id
-from ..store import (DAMAGED, NO_PROGRESS, PUBLISHED, ObjectId, ObjectStore, Progress, ProgressReader, Walker, current_owner,
-                     fsync_dir, hash_stream, owner_alive)
+from ..runfolder import (HEARTBEAT, IDENTITY, MANIFEST, RUN_FILES, STAGING_PREFIX, RunFolder, remove_stale_staging,
+                         run_folder, scan_runs, validate_path, validate_run_id)
+from ..store import (DAMAGED, NO_PROGRESS, PUBLISHED, ObjectId, ObjectStore, Progress, ProgressReader, Walker,
+                     current_owner, fsync_dir, hash_stream)
 from .format import BUNDLE_FORMAT, BUNDLE_VERSION, HEADER_NAME, MAX_HEADER_BYTES, BundleReport
 
-STAGING_PREFIX = ".import-"
 _LATEST_MTIME = 4102444800.0  # 2100-01-01: a member's mtime past it (or before 1970) is not kept
 
 
@@ -59,25 +58,6 @@ class Staging:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def remove_stale_staging(runs_dir: Path) -> None:
-    """Remove staging folders of imports whose process is gone (killed mid-import)."""
-    try:
-        entries = list(os.scandir(runs_dir))
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    now = time.time()
-    for entry in entries:
-        if not entry.name.startswith(STAGING_PREFIX) or not entry.is_dir(follow_symlinks=False):
-            continue
-        owner = entry.name[len(STAGING_PREFIX):].rpartition("-")[0]
-        try:
-            age = now - entry.stat(follow_symlinks=False).st_mtime
-        except FileNotFoundError:
-            continue
-        if not owner_alive(owner, age):
-            shutil.rmtree(entry.path, ignore_errors=True)
-
-
 def import_bundle(api: Api, bundle_path: str | os.PathLike, progress: Progress = NO_PROGRESS) -> BundleReport:
     """Merge a bundle into this storage root; on any error the root is left as it was."""
     bundle_path = Path(bundle_path)
@@ -88,6 +68,7 @@ def import_bundle(api: Api, bundle_path: str | os.PathLike, progress: Progress =
     staging = Staging(api.storage.runs_dir)
     try:
         store = api.storage.store  # importing into a new root creates it
+        store.remove_litter()  # what killed imports left in tmp/
         with store.batch():
             runs = _read_members(bundle_path, store, staging, report, progress)
             for key in runs:

@@ -6,7 +6,7 @@ checked values; ``scan_runs`` finds every run folder, damaged ones included;
 """
 
 from .appender import Appender
-from .discovery import RunScan, scan_runs
+from .discovery import STAGING_PREFIX, RunScan, remove_stale_staging, scan_runs
 from .folder import RunFolder
 from .jsonio import decode_line, encode_line, jsonable_tree
 from .liveness import HEARTBEAT_INTERVAL_SECONDS, HEARTBEAT_STALE_SECONDS, effective_status
@@ -37,6 +37,7 @@ __all__ = [
     "RunConfig",
     "RunFolder",
     "RunScan",
+    "STAGING_PREFIX",
     "STATUS",
     "STATUSES",
     "SUMMARY",
@@ -48,6 +49,7 @@ __all__ = [
     "encode_line",
     "jsonable_tree",
     "new_run_id",
+    "remove_stale_staging",
     "run_folder",
     "scan_runs",
     "validate_path",

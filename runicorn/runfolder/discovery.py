@@ -11,13 +11,17 @@ cannot be listed is reported, not skipped in silence.
 from __future__ import annotations
 
 import os
+import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..store import owner_alive
 from .folder import RunFolder
 from .names import MARKER_FILES, validate_path
 
 _MARKERS = frozenset(MARKER_FILES)
+STAGING_PREFIX = ".import-"  # runs/.import-<owner>-<random>/: run folders an import is staging
 
 
 @dataclass
@@ -52,3 +56,22 @@ def scan_runs(runs_dir: Path, prefix: str | None = None) -> RunScan:
         if names & _MARKERS:
             scan.folders.append(RunFolder(Path(folder), runs_dir))
     return scan
+
+
+def remove_stale_staging(runs_dir: Path) -> None:
+    """Remove staging folders of imports whose process is gone (killed mid-import)."""
+    try:
+        entries = list(os.scandir(runs_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    now = time.time()
+    for entry in entries:
+        if not entry.name.startswith(STAGING_PREFIX) or not entry.is_dir(follow_symlinks=False):
+            continue
+        owner = entry.name[len(STAGING_PREFIX):].rpartition("-")[0]
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except FileNotFoundError:
+            continue
+        if not owner_alive(owner, age):
+            shutil.rmtree(entry.path, ignore_errors=True)

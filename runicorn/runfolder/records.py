@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import platform
 import socket
 import sys
 import time
@@ -74,6 +73,8 @@ class Identity:
 
     @classmethod
     def new(cls, run_id: str, path: str, alias: str | None, tags: list[str], now: float) -> "Identity":
+        import platform  # here: only a new run needs it
+
         return cls(run_id, path, alias, list(tags), now, None, {
             "host": socket.gethostname(), "pid": os.getpid(), "python": platform.python_version(),
             "platform": platform.platform(), "argv": list(sys.argv), "runicorn_version": __version__})

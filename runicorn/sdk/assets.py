@@ -1,9 +1,11 @@
 """A run's assets: everything that is bytes goes into the object store, and the manifest names it.
 
 Ordering (docs/format.md, section 7): each object is durable in the store before
-the manifest line naming it is queued; the run's writer appends queued lines
-within a second, so a running run's objects become gc roots within seconds
-(and their fresh mtime protects them until then).
+the manifest line naming it is queued. Every operation that puts objects holds
+a store lease from before its first put until the writer has written the lines
+naming them (``_rooting``), so a gc running meanwhile, even with no grace
+period, never takes what the run has just saved. Images share one lease per
+flush of the writer.
 
 ``RunAssets`` works with explicit collaborators, given by the run: the store
 (opened on first use), the run's folder (identity, environment and config
@@ -13,6 +15,7 @@ files) and its writer (manifest and media lines).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -47,6 +50,11 @@ class RunAssets:
         self._background: list[threading.Thread] = []
         self._outputs = None
         self._image_batch = None
+        self._image_lease = None  # held from the first image put after a flush until that flush wrote their lines
+        self._image_lock = threading.Lock()
+        self._waiting_leases: list = []  # leases whose lines the disk refused for now: released once written
+        self._roots: set[Ref] = set()  # the roots this run's asset calls named (images aside), checked at finish
+        writer.flush_hooks.append(self._release_leases)
 
     def start(self, *, snapshot_code: bool, force_snapshot: bool, capture_env: bool) -> None:
         """What ``rn.init`` asked for at start: a code snapshot (or git metadata) and the environment."""
@@ -66,12 +74,42 @@ class RunAssets:
         if self._outputs is None:
             from .outputs import OutputsArchiver
 
-            self._outputs = OutputsArchiver(self._store, self.add_root, exclude=(self.storage_root,))
+            self._outputs = OutputsArchiver(self._store, self.add_root, self._rooting, exclude=(self.storage_root,))
         return self._outputs
 
     def add_root(self, role: str, name: str, oid: ObjectId, kind: str, **meta: Any) -> None:
         """Queue a manifest line naming a durable object."""
-        self._writer.append(MANIFEST, ManifestEntry.new(role, name, Ref(oid, kind), **meta).to_json())
+        ref = Ref(oid, kind)
+        if role != "image":
+            self._roots.add(ref)
+        self._writer.append(MANIFEST, ManifestEntry.new(role, name, ref, **meta).to_json())
+
+    @contextlib.contextmanager
+    def _rooting(self):
+        """Hold a lease while objects are put and until the manifest lines naming them are written."""
+        lease = self.store.lease()
+        lease.acquire()
+        try:
+            yield
+        except BaseException:
+            lease.release()
+            raise
+        self._writer.flush()  # now, not at the next tick: the lease ends as soon as the lines are on disk
+        if self._writer.holding:
+            self._waiting_leases.append(lease)  # the disk refused them for now; released once written
+        else:
+            lease.release()
+
+    def _release_leases(self) -> None:
+        """After each flush: leases whose lines are all written end."""
+        if self._writer.holding:
+            return
+        while self._waiting_leases:
+            self._waiting_leases.pop().release()
+        with self._image_lock:
+            if self._image_lease is not None and not self._writer.has_pending(MEDIA):
+                self._image_lease.release()
+                self._image_lease = None
 
     def _in_background(self, target) -> None:
         thread = threading.Thread(target=target, name=f"runicorn-{target.__name__.strip('_')}", daemon=True)
@@ -86,6 +124,23 @@ class RunAssets:
         finally:
             for thread in self._background:
                 thread.join()
+
+    def missing_roots(self) -> list[Ref]:
+        """Roots this run named that are no longer in the store (something deleted them under the live run)."""
+        if not self._roots:
+            return []
+        store = self.store
+        return sorted((ref for ref in self._roots if store.locate(ref.id) is None), key=lambda ref: ref.id)
+
+    def release_leases(self) -> None:
+        """At the very end: whatever the disk kept refusing is lost anyway; no lease outlives the run."""
+        for lease in self._waiting_leases:
+            lease.release()
+        self._waiting_leases.clear()
+        with self._image_lock:
+            if self._image_lease is not None:
+                self._image_lease.release()
+                self._image_lease = None
 
     # -- identity and environment ---------------------------------------------------
 
@@ -113,12 +168,13 @@ class RunAssets:
         from .snapshot import default_workspace, snapshot_workspace
 
         workspace = self.workspace_root or default_workspace()
-        snapshot = snapshot_workspace(self.store, workspace, storage_root=self.storage_root, force=force)
-        self.workspace_root = snapshot.workspace
-        self.add_root("code", "code", snapshot.tree_id, TREE, workspace=str(snapshot.workspace),
-                      files=snapshot.files, bytes=snapshot.bytes, skipped=snapshot.skipped[:100])
-        if snapshot.diff_id is not None:
-            self.add_root("code_diff", "git diff HEAD", snapshot.diff_id, BLOB)
+        with self._rooting():
+            snapshot = snapshot_workspace(self.store, workspace, storage_root=self.storage_root, force=force)
+            self.workspace_root = snapshot.workspace
+            self.add_root("code", "code", snapshot.tree_id, TREE, workspace=str(snapshot.workspace),
+                          files=snapshot.files, bytes=snapshot.bytes, skipped=snapshot.skipped[:100])
+            if snapshot.diff_id is not None:
+                self.add_root("code_diff", "git diff HEAD", snapshot.diff_id, BLOB)
         self._set_identity_git(snapshot.git)
 
     # -- config ---------------------------------------------------------------
@@ -134,14 +190,17 @@ class RunAssets:
         if config_files is not None:
             if isinstance(config_files, (str, os.PathLike)):
                 config_files = [config_files]
-            for item in config_files:
-                path = Path(item)
+            paths = [Path(item) for item in config_files]
+            for path in paths:
                 if not path.is_file():
                     raise FileNotFoundError(f"config file {path} does not exist or is not a file")
-                oid, size = self.store.put_file_sized(path)
-                kept = [f for f in config.config_files if f.get("path") != str(path)]
-                config.config_files = kept + [{"path": str(path), "name": path.name, "id": oid.tagged, "size": size}]
-                self.add_root("config_file", path.name, oid, BLOB, path=str(path), size=size)
+            with self._rooting():
+                for path in paths:
+                    oid, size = self.store.put_file_sized(path)
+                    kept = [f for f in config.config_files if f.get("path") != str(path)]
+                    config.config_files = kept + [{"path": str(path), "name": path.name, "id": oid.tagged,
+                                                   "size": size}]
+                    self.add_root("config_file", path.name, oid, BLOB, path=str(path), size=size)
         self._folder.write_config(config)
 
     # -- datasets and pretrained weights -----------------------------------------------
@@ -162,8 +221,12 @@ class RunAssets:
             if save:
                 raise TypeError(f"save=True needs a local path for {role} {name!r}, not a mapping")
         elif target is not None:
-            self._describe_target(record, role, name, target, save=save, force_save=force_save,
-                                  max_bytes=max_archive_bytes, max_files=max_archive_files, source_type=source_type)
+            with self._rooting():
+                self._describe_target(record, role, name, target, save=save, force_save=force_save,
+                                      max_bytes=max_archive_bytes, max_files=max_archive_files,
+                                      source_type=source_type)
+                self._writer.append(MANIFEST, record)
+            return record
         elif save:
             raise ValueError(f"save=True needs path_or_uri for {role} {name!r}")
         self._writer.append(MANIFEST, record)
@@ -179,12 +242,18 @@ class RunAssets:
                 raise ValueError(f"save=True needs a local path; {role} {name!r} points to {text!r}")
             return
         record["path"] = text
-        record["resolved_path"] = str(path.resolve())
+        record["resolved_path"] = os.path.realpath(path)  # never raises, even for a symlink loop
         if not path.exists():
             if save:
                 raise FileNotFoundError(f"cannot save {role} {name!r}: {path} does not exist")
             warn_user(f"{role} {name!r}: local path {path} does not exist; recorded as a reference only")
             record["exists"] = False
+            return
+        if not (path.is_file() or path.is_dir()):  # reading a FIFO or a device would block or never end
+            if save:
+                raise ValueError(f"cannot save {role} {name!r}: {path} is not a regular file or a folder")
+            warn_user(f"{role} {name!r}: {path} is not a regular file or a folder; recorded as a reference only")
+            record["regular"] = False
             return
         if save and not force_save:
             _check_limits(role, name, path, max_bytes, max_files, self.storage_root)
@@ -200,6 +269,7 @@ class RunAssets:
                                  "bytes": result.bytes}
         if save:
             record.update(id=result.id.tagged, type=object_type, saved=True)
+            self._roots.add(Ref(result.id, object_type))
 
     # -- images ---------------------------------------------------------------
 
@@ -220,14 +290,18 @@ class RunAssets:
 
         encoded = encode_image(image, format, quality)
         batch = self._images_batch()
-        if encoded.data is not None:
-            oid = self.store.put_bytes(encoded.data, batch=batch)
-        else:
-            oid, _ = self.store.put_file_sized(encoded.path, batch=batch)
-        self._writer.append(MEDIA, {"_step": step, "_time": time.time(), "key": key, "id": oid.tagged,
-                                         "format": encoded.format, "width": encoded.width,
-                                         "height": encoded.height, "caption": caption})
-        self.add_root("image", key, oid, BLOB, step=step)
+        with self._image_lock:  # the lease ends only after a flush that finds no image line waiting
+            if self._image_lease is None:
+                self._image_lease = self.store.lease()
+                self._image_lease.acquire()
+            if encoded.data is not None:
+                oid = self.store.put_bytes(encoded.data, batch=batch)
+            else:
+                oid, _ = self.store.put_file_sized(encoded.path, batch=batch)
+            self._writer.append(MEDIA, {"_step": step, "_time": time.time(), "key": key, "id": oid.tagged,
+                                        "format": encoded.format, "width": encoded.width,
+                                        "height": encoded.height, "caption": caption})
+            self.add_root("image", key, oid, BLOB, step=step)
         return str(oid)
 
 

@@ -38,9 +38,10 @@ class _Seen:
 
 
 class OutputsArchiver:
-    def __init__(self, store_provider, add_root, *, exclude: tuple[str | os.PathLike, ...] = ()):
+    def __init__(self, store_provider, add_root, rooting, *, exclude: tuple[str | os.PathLike, ...] = ()):
         self._store_provider = store_provider  # the store is opened on first use
         self._add_root = add_root
+        self._rooting = rooting  # a context in which what is put becomes a root before gc may take it
         # Folders never archived (the storage root: an output folder may contain it).
         self._exclude = frozenset(os.path.realpath(p) for p in exclude)
         self._lock = threading.Lock()
@@ -100,60 +101,63 @@ class OutputsArchiver:
             return report
         store: ObjectStore = self._store_provider()
         now_ns = time.time_ns()
-        changed = False
-        with StatCache(store.cache_dir / "stat.sqlite") as cache, store.batch():
-            ingester, totals = Ingester(store, stat_cache=cache), IngestResult(id=None, kind=FILE)
-            for name, folder in self._dirs:
-                for rel, path, st in _walk_files(folder, self._exclude):
-                    if not self._matches(rel, os.path.basename(rel)):
-                        continue
-                    if not _storable_name(f"{name}/{rel}"):
-                        report["skipped"].append(f"{name}/{rel}")
-                        continue
-                    key = (name, rel)
-                    seen = self._seen.get(key)
-                    if seen is None or (seen.size, seen.mtime_ns) != (st.st_size, st.st_mtime_ns):
-                        seen = self._seen[key] = _Seen(st.st_size, st.st_mtime_ns, 0, seen.archived if seen else None)
-                    seen.looks += 1
-                    if seen.archived and seen.archived[:2] == (st.st_size, st.st_mtime_ns):
-                        report["unchanged"] += 1
-                        continue
-                    old_enough = (now_ns - st.st_mtime_ns) / 1e9 >= self._min_age
-                    if not final and (seen.looks < self._stable_required or not old_enough):
-                        report["pending"].append(f"{name}/{rel}")
-                        continue
-                    oid, size = ingester.ingest_file(path, st, totals)
-                    # The tree records the bytes stored, which differ from the stat when the file grew
-                    # while it was read (the last scan takes files as they are); the next scan then
-                    # sees a size that differs from the file's and archives it again.
-                    seen.archived = (size, st.st_mtime_ns, oid, bool(st.st_mode & stat.S_IXUSR))
-                    report["archived"].append(f"{name}/{rel}")
-                    changed = True
-            if changed:
-                self._last_tree = self._put_outputs_tree(store)
-            report["bytes_read"] = totals.hashed_bytes
+        # What this scan archives is recorded only once its batch is committed: a scan that fails (a full
+        # disk) leaves no file marked archived whose bytes never reached the store, and the next scan retries.
+        archived: dict[tuple[str, str], tuple[int, int, ObjectId, bool]] = {}
+        with self._rooting(), StatCache(store.cache_dir / "stat.sqlite") as cache:
+            with store.batch():
+                ingester, totals = Ingester(store, stat_cache=cache), IngestResult(id=None, kind=FILE)
+                for name, folder in self._dirs:
+                    for rel, path, st in _walk_files(folder, self._exclude):
+                        if not self._matches(rel, os.path.basename(rel)):
+                            continue
+                        if not _storable_name(f"{name}/{rel}"):
+                            report["skipped"].append(f"{name}/{rel}")
+                            continue
+                        key = (name, rel)
+                        seen = self._seen.get(key)
+                        if seen is None or (seen.size, seen.mtime_ns) != (st.st_size, st.st_mtime_ns):
+                            seen = self._seen[key] = _Seen(st.st_size, st.st_mtime_ns, 0,
+                                                           seen.archived if seen else None)
+                        seen.looks += 1
+                        if seen.archived and seen.archived[:2] == (st.st_size, st.st_mtime_ns):
+                            report["unchanged"] += 1
+                            continue
+                        old_enough = (now_ns - st.st_mtime_ns) / 1e9 >= self._min_age
+                        if not final and (seen.looks < self._stable_required or not old_enough):
+                            report["pending"].append(f"{name}/{rel}")
+                            continue
+                        oid, size = ingester.ingest_file(path, st, totals)
+                        # The tree records the bytes stored, which differ from the stat when the file grew
+                        # while it was read (the last scan takes files as they are); the next scan then
+                        # sees a size that differs from the file's and archives it again.
+                        archived[key] = (size, st.st_mtime_ns, oid, bool(st.st_mode & stat.S_IXUSR))
+                        report["archived"].append(f"{name}/{rel}")
+                tree = self._put_outputs_tree(store, archived) if archived else None
+                report["bytes_read"] = totals.hashed_bytes
+            for key, version in archived.items():
+                self._seen[key].archived = version
+            if tree is not None:
+                self._last_tree = tree
+                self._add_root("outputs", "outputs", tree, TREE, files=sum(1 for s in self._seen.values() if s.archived))
         unwarned = [item for item in report["skipped"] if item not in self._unstorable]
         if unwarned:
             self._unstorable.update(unwarned)
             warn_user(f"outputs skipped files whose names are not valid UTF-8 (a tree cannot hold them): "
                       f"{', '.join(map(repr, unwarned[:10]))}")
-        if changed:
-            self._add_root("outputs", "outputs", self._last_tree, TREE,
-                           files=sum(1 for s in self._seen.values() if s.archived))
         report["tree"] = self._last_tree
         return report
 
-    def _put_outputs_tree(self, store: ObjectStore) -> ObjectId:
-        """One tree over every archived file (latest version of each), grouped by output folder."""
+    def _put_outputs_tree(self, store: ObjectStore, archived: dict) -> ObjectId:
+        """One tree over every archived file (latest version of each, this scan's included), by output folder."""
         nested: dict = {}
-        for (name, rel), seen in self._seen.items():
-            if seen.archived is None:
-                continue
+        versions = {key: seen.archived for key, seen in self._seen.items() if seen.archived is not None}
+        for (name, rel), version in {**versions, **archived}.items():
             node = nested.setdefault(name, {})
             parts = rel.split("/")
             for part in parts[:-1]:
                 node = node.setdefault(part, {})
-            node[parts[-1]] = seen.archived
+            node[parts[-1]] = version
         return _put_nested(store, nested)[0]
 
     def watch(self, interval_sec: float) -> None:

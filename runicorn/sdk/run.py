@@ -124,6 +124,16 @@ class Run:
             warn_user(f"run {self.id}: its folder {self.run_dir} was deleted while the run was live (runicorn rm "
                       "--force?); it stops writing, and what it logs from now on is lost")
 
+    def _check_roots(self) -> None:
+        """Something deleted objects this run saved while it was live (a gc run by hand on the store files?)."""
+        if self._folder_gone:
+            return
+        missing = self._assets.missing_roots()
+        if missing:
+            self._status.extra["missing_objects"] = [ref.id.tagged for ref in missing]
+            warn_user(f"run {self.id}: {len(missing)} objects it saved are no longer in the store (first: "
+                      f"{missing[0].id}); run `runicorn verify` to see what is damaged")
+
     def _write_state(self, write) -> None:
         """Write a state file, unless the run's folder is gone (then note it once instead of failing the script)."""
         if self._folder_gone:
@@ -360,6 +370,8 @@ class Run:
                 lost = self._writer.close()
                 if lost:  # the disk refused part of what was logged: the status says what never landed
                     self._status.extra["lost"] = lost
+                self._check_roots()
+                self._assets.release_leases()
                 if not self._folder.exists():
                     self._on_folder_gone()
                 self._write_state(lambda: self._folder.write_status(self._status))

@@ -76,6 +76,10 @@ def snapshot_workspace(store: ObjectStore, workspace: Path, *, storage_root: Pat
     workspace = Path(workspace).resolve()
     if not workspace.is_dir():
         raise FileNotFoundError(f"workspace_root {workspace} is not a folder; pass an existing folder or omit it")
+    storage = Path(os.path.realpath(storage_root))
+    if workspace == storage or storage in workspace.parents:
+        raise ValueError(f"workspace_root {workspace} is inside the storage root {storage}: the store would "
+                         "snapshot itself; pass the folder of your code as workspace_root")
     limits = _SizeLimits(IgnoreRules(workspace, exclude_paths=(storage_root,)), force, max_file_bytes, max_total_bytes)
     with StatCache(store.cache_dir / "stat.sqlite") as cache:
         result = Ingester(store, stat_cache=cache, accept=limits).ingest(workspace)
@@ -85,6 +89,9 @@ def snapshot_workspace(store: ObjectStore, workspace: Path, *, storage_root: Pat
                   "to include them, or list them in .rnignore")
     if result.skipped:
         warn_user(f"code snapshot skipped what it cannot store: {shown_list(result.skipped)}")
+    if result.outside_links:
+        warn_user(f"code snapshot holds symlinks that point outside the workspace: {shown_list(result.outside_links)}; "
+                  "`runicorn restore --code` refuses them, so list them in .rnignore or make them relative")
     snapshot = Snapshot(workspace, result.id, result.files, result.bytes, result.hashed_bytes, skipped)
     if limits.rules.is_git:
         snapshot.git = git_metadata(workspace)

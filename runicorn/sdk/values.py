@@ -40,12 +40,21 @@ def coerce_step(step: Any) -> int:
     return int(step)
 
 
-def jsonable(value: Any) -> Any:
-    """A JSON-ready copy: scalars as they are (numpy/torch scalars unwrapped), other objects as their repr."""
+MAX_DEPTH = 100
+
+
+def jsonable(value: Any, _depth: int = 0) -> Any:
+    """A JSON-ready copy: scalars as they are (numpy/torch scalars unwrapped), other objects as their repr.
+
+    A structure that contains itself (or nests past ``MAX_DEPTH``) is a ``ValueError``, not a RecursionError.
+    """
+    if _depth > MAX_DEPTH:
+        raise ValueError(f"the value nests more than {MAX_DEPTH} levels deep or contains itself (a circular "
+                         "reference); pass plain data")
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
+        return [jsonable(v, _depth + 1) for v in value]
     if value is None or type(value) in PLAIN_TYPES:
         return value
     try:

@@ -70,6 +70,16 @@ class RunWriter:
         with self.lock:
             self.buffers[name].append(record)
 
+    @property
+    def holding(self) -> bool:
+        """Records the disk refused wait for a retry."""
+        return bool(self._batches)
+
+    def has_pending(self, name: str) -> bool:
+        """Records of one file are buffered or waiting (not yet written)."""
+        with self.lock:
+            return bool(self.buffers[name]) or any(name in batch for batch in self._batches)
+
     def wake(self) -> None:
         self._wake.set()
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 from typing import Any
 
 from .owner import TAG_PATTERN, current_owner, owner_alive
@@ -33,7 +32,7 @@ def fsync_dir(path: str | os.PathLike) -> None:
 
 def temp_leaf(stem: str = "") -> str:
     """A unique temp file name carrying this process's owner tag; the dot keeps it out of listings."""
-    return f".{stem}~{current_owner()}-{secrets.token_hex(4)}.tmp"
+    return f".{stem}~{current_owner()}-{os.urandom(4).hex()}.tmp"
 
 
 def write_all(fd: int, data) -> None:

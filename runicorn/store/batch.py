@@ -13,8 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Callable, Iterable
 
 from .atomic import TempFile
 from .ids import ObjectId
@@ -88,6 +87,8 @@ class _Syncer:
     """fsyncs and closes file descriptors on a few threads, with a bound on how many are open."""
 
     def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor  # here, not at import: most runs never batch
+
         self._pool = ThreadPoolExecutor(max_workers=FSYNC_THREADS, thread_name_prefix="runicorn-fsync")
         self._slots = threading.BoundedSemaphore(4 * FSYNC_THREADS)
         self._errors: list[BaseException] = []
@@ -110,3 +111,15 @@ class _Syncer:
         self._pool.shutdown(wait=True)
         if self._errors:
             raise self._errors[0]
+
+
+def fsync_dirs(folders: Iterable[str], fsync_dir: Callable[[str], None]) -> None:
+    """fsync several folders, on a few threads when there are many (each one waits for the disk)."""
+    folders = list(folders)
+    if len(folders) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=FSYNC_THREADS) as pool:
+            list(pool.map(fsync_dir, folders))
+    elif folders:
+        fsync_dir(folders[0])

@@ -10,7 +10,10 @@ The contract with concurrent writers (docs/format.md, "Garbage collection"):
    missing and takes it back from the trash (``ObjectStore.has``/``open``).
 4. A later gc purges trash entries that are still unreferenced and were
    trashed longer than the grace period ago; referenced ones are taken back.
-5. gc deletes nothing while it cannot see every reference: a referenced object
+5. A writer holds a lease (``leases``) from before it puts objects until a root
+   names them: everything younger than the oldest live lease is kept, whatever
+   the grace period.
+6. gc deletes nothing while it cannot see every reference: a referenced object
    that is missing or unreadable, or a problem the caller reports (a run folder
    it cannot read), makes the plan a refusal.
 An exclusive lock keeps two gcs apart; writers never take it. Planning changes nothing.
@@ -30,6 +33,7 @@ from .atomic import stale_temp_files
 from .ids import ObjectId
 from .objects import ObjectStore, StoredObject
 from .progress import NO_PROGRESS, Progress
+from .leases import scan_leases
 from .reach import Listing, Reach, Ref, Walker
 
 DEFAULT_GRACE_SECONDS = 3600.0
@@ -46,11 +50,15 @@ class GcPlan:
     kept_fresh: list[StoredObject] = field(default_factory=list)  # unreferenced but younger than the cutoff
     trash_purge: list[StoredObject] = field(default_factory=list)
     stale_temp_files: list[str] = field(default_factory=list)
+    dead_leases: list[str] = field(default_factory=list)
+    leased_since: float | None = None  # a live writer's lease protects everything younger than this
     problems: list[str] = field(default_factory=list)  # reported by the caller: each one blocks the sweep
 
     @property
     def cutoff(self) -> float:
-        return self.started_at - self.grace_seconds
+        """Objects with an mtime before this, and unreferenced, are garbage."""
+        cutoff = self.started_at - self.grace_seconds
+        return cutoff if self.leased_since is None else min(cutoff, self.leased_since)
 
     @property
     def reachable(self) -> set[ObjectId]:
@@ -109,10 +117,13 @@ def plan(store: ObjectStore, roots: Iterable[Ref], grace_seconds: float = DEFAUL
     if grace_seconds < 0:
         raise ValueError(f"grace period must be >= 0 seconds, got {grace_seconds}")
     started = time.time()
+    # Leases are read before the listing: an object put under a lease taken later is younger than the listing.
+    leased_since, dead_leases = scan_leases(store.leases_dir, started)
     listing = Listing(store)
     progress.start(len(listing.objects), "objects")
     reach = Walker(store, listing).walk(roots, progress=progress)
-    result = GcPlan(started_at=started, grace_seconds=grace_seconds, reach=reach, problems=list(problems))
+    result = GcPlan(started_at=started, grace_seconds=grace_seconds, reach=reach, problems=list(problems),
+                    leased_since=leased_since, dead_leases=dead_leases)
     cutoff = result.cutoff
     unreached = [o for o in listing.objects.values() if o.id not in reach.reached]
     for obj in unreached:
@@ -148,7 +159,7 @@ def execute(store: ObjectStore, gc_plan: GcPlan) -> GcResult:
             continue  # a writer took it back
         outcome.objects_purged += 1
         outcome.bytes_purged += obj.size
-    for path in gc_plan.stale_temp_files:
+    for path in gc_plan.stale_temp_files + gc_plan.dead_leases:
         try:
             os.unlink(path)
         except FileNotFoundError:

@@ -9,6 +9,7 @@ an ignored folder is pruned without being listed.
 from __future__ import annotations
 
 import os
+import posixpath
 import stat
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ class IngestResult:
     bytes: int = 0
     hashed_bytes: int = 0  # bytes actually read: 0 when every file hit the stat cache
     skipped: list[str] = field(default_factory=list)
+    outside_links: list[str] = field(default_factory=list)  # symlinks whose target lies outside the folder
 
 
 class Ingester:
@@ -51,6 +53,10 @@ class Ingester:
         """Ingest a folder (-> tree) or a single file (-> blob)."""
         path = Path(path)
         st = os.stat(path)
+        if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+            raise ValueError(f"{path} is not a regular file or a folder (a FIFO, socket or device); "
+                             "only files and folders can be stored")
+        self.store.remove_litter()  # what killed ingests left in tmp/
         result = IngestResult(id=None, kind=DIR if stat.S_ISDIR(st.st_mode) else FILE)  # type: ignore[arg-type]
         if self.stat_cache is not None and result.kind == DIR:
             self.stat_cache.prefetch(os.path.abspath(path))
@@ -80,21 +86,28 @@ class Ingester:
             is_dir = stat.S_ISDIR(st.st_mode)
             if self.accept is not None and not self.accept(rel, entry, is_dir):
                 continue
-            if is_dir:
-                oid, size = self._ingest_dir(entry.path, rel + "/", result)
-                entries.append(TreeEntry(entry.name, DIR, size, id=oid))
-            elif stat.S_ISREG(st.st_mode):
-                oid, size = self.ingest_file(entry.path, st, result)
-                entries.append(TreeEntry(entry.name, FILE, size, id=oid,
-                                         executable=bool(st.st_mode & stat.S_IXUSR)))
-            elif stat.S_ISLNK(st.st_mode):
+            try:
+                if is_dir:
+                    oid, size = self._ingest_dir(entry.path, rel + "/", result)
+                    entries.append(TreeEntry(entry.name, DIR, size, id=oid))
+                elif stat.S_ISREG(st.st_mode):
+                    oid, size = self.ingest_file(entry.path, st, result)
+                    entries.append(TreeEntry(entry.name, FILE, size, id=oid,
+                                             executable=bool(st.st_mode & stat.S_IXUSR)))
+            except PermissionError:
+                result.skipped.append(f"{rel}: permission denied")
+                continue
+            if stat.S_ISLNK(st.st_mode):
                 target = os.readlink(entry.path)
                 if not _is_utf8(target):
                     result.skipped.append(f"{rel!r}: symlink target is not valid UTF-8")
                     continue
+                if posixpath.isabs(target) or posixpath.normpath(posixpath.join(posixpath.dirname(rel), target)) \
+                        .split("/")[0] == "..":
+                    result.outside_links.append(f"{rel} -> {target}")  # stored as it is; a restore refuses it
                 entries.append(TreeEntry(entry.name, SYMLINK, len(os.fsencode(target)), target=target))
                 size = 0
-            else:
+            elif not (is_dir or stat.S_ISREG(st.st_mode)):
                 result.skipped.append(f"{rel}: not a regular file, folder or symlink")
                 continue
             total += size
@@ -108,10 +121,10 @@ class Ingester:
         Totals are added to ``result``; the caller commits the stat cache.
         """
         cache_key = os.path.abspath(path)
-        result.files += 1
         if self.stat_cache is not None:
             cached = self.stat_cache.lookup(cache_key, st)
             if cached is not None and (not self.store_content or self.store.has(cached, freshen=True)):
+                result.files += 1
                 result.bytes += st.st_size
                 return ObjectId(cached), st.st_size
         hashed_at = time.time_ns()
@@ -120,6 +133,7 @@ class Ingester:
         else:
             with open(path, "rb", buffering=0) as stream:
                 oid, size = hash_stream(stream)
+        result.files += 1
         result.bytes += size
         result.hashed_bytes += size
         if self.stat_cache is not None and size == st.st_size:

@@ -22,16 +22,17 @@ import contextlib
 import os
 import stat
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from ..errors import CorruptObject, ObjectNotFound, UnsupportedFormat
-from .atomic import TempFile, fsync_dir, link_no_clobber
-from .batch import FSYNC_THREADS, Batch
+from .atomic import TempFile, fsync_dir, link_no_clobber, stale_temp_files
+from .batch import Batch, fsync_dirs
 from .config import read_config, write_default_config
 from .ids import ObjectId, hash_bytes, new_hasher
+from .leases import Lease
 from .streams import CHUNK_SIZE, VerifyingReader, chain_first, hash_stream, read_chunks
 
 _FANOUT = [f"{i:02x}" for i in range(256)]
@@ -61,6 +62,7 @@ class ObjectStore:
         self.tmp_dir = self.root / "tmp"
         self.trash_dir = self.root / "trash"
         self.cache_dir = self.root / "cache"
+        self.leases_dir = self.root / "leases"
         config_path = self.root / "config.json"
         if config_path.exists():
             self.config = read_config(config_path)
@@ -80,6 +82,7 @@ class ObjectStore:
         else:
             raise ObjectNotFound(f"no Runicorn store at {self.root} (no config.json)")
         self._local = threading.local()  # .batch: the Batch of a `with store.batch()` in this thread
+        self._litter_checked = False
         # Hot paths build object, trash and temp paths by string joins (pathlib costs microseconds each).
         self._objects_prefix = str(self.objects_dir) + os.sep
         self._trash_prefix = str(self.trash_dir) + os.sep
@@ -292,14 +295,29 @@ class ObjectStore:
             final = self._object_path(oid)
             self._link(temp_path, final)
             parents.add(os.path.dirname(final))
-        if len(parents) > 1:
-            with ThreadPoolExecutor(max_workers=FSYNC_THREADS) as pool:
-                list(pool.map(fsync_dir, parents))
-        elif parents:
-            fsync_dir(parents.pop())
+        fsync_dirs(parents, fsync_dir)
 
     def _current_batch(self) -> Batch | None:
         return getattr(self._local, "batch", None)
+
+    def remove_litter(self) -> int:
+        """Delete temp files of writers that are gone (a killed snapshot, save or import); once per store object.
+
+        Returns how many were removed. A live writer's temp files are never touched (``owner``).
+        """
+        if self._litter_checked:
+            return 0
+        self._litter_checked = True
+        removed = 0
+        for path in stale_temp_files(self.tmp_dir, time.time()):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+                removed += 1
+        return removed
+
+    def lease(self) -> Lease:
+        """A lease to hold while putting objects that a root will name soon (see ``leases``)."""
+        return Lease(self.leases_dir)
 
     def new_batch(self) -> Batch:
         """A batch to hold for a while (a run's images); commit it before naming its objects."""

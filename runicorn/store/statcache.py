@@ -11,7 +11,6 @@ or bypassed, never trusted.
 from __future__ import annotations
 
 import os
-import sqlite3
 from pathlib import Path
 
 from .ids import ObjectId
@@ -38,22 +37,25 @@ class StatCache:
     """One SQLite file under ``store/cache/``; safe for several processes at once."""
 
     def __init__(self, path: str | os.PathLike):
+        import sqlite3  # here, not at import: a run that logs only metrics never opens the cache
+
+        self._sqlite = sqlite3
         self.path = Path(path)
         self._pending: list[tuple] = []
         self._prefetched: dict[str, tuple] = {}
         self._prefetched_prefix: str | None = None
         self._db = self._connect()
 
-    def _connect(self) -> sqlite3.Connection | None:
+    def _connect(self):
         for attempt in range(2):
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, timeout=2.0, isolation_level=None, check_same_thread=False)
+                db = self._sqlite.connect(self.path, timeout=2.0, isolation_level=None, check_same_thread=False)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=OFF")  # losing recent entries only costs a re-hash
                 db.execute(_SCHEMA)
                 return db
-            except sqlite3.DatabaseError:
+            except self._sqlite.DatabaseError:
                 if attempt == 0:
                     for suffix in ("", "-wal", "-shm"):
                         Path(str(self.path) + suffix).unlink(missing_ok=True)
@@ -71,7 +73,7 @@ class StatCache:
                 "SELECT path, dev, ino, size, mtime_ns, oid FROM files WHERE path >= ? AND path < ?",
                 (prefix, prefix[:-1] + "0"),  # "0" sorts right after "/": the range is exactly the folder
             ).fetchall()
-        except sqlite3.Error:
+        except self._sqlite.Error:
             return
         self._prefetched = {row[0]: row[1:] for row in rows}
         self._prefetched_prefix = prefix
@@ -87,7 +89,7 @@ class StatCache:
                 row = self._db.execute(
                     "SELECT dev, ino, size, mtime_ns, oid FROM files WHERE path = ?", (path,)
                 ).fetchone()
-            except sqlite3.Error:
+            except self._sqlite.Error:
                 return None
         if row is None or row[:4] != (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
             return None
@@ -110,7 +112,7 @@ class StatCache:
             with self._db:
                 self._db.execute("BEGIN")
                 self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", pending)
-        except sqlite3.Error:
+        except self._sqlite.Error:
             pass  # an accelerator: a busy or broken cache only means re-hashing next time
 
     def close(self) -> None:

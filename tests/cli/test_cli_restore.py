@@ -177,8 +177,9 @@ def test_restore_refuses_a_symlink_that_points_outside(samples, invoke, area, tm
     ws.mkdir()
     (ws / "a.py").write_text("print(1)\n")
     os.symlink("../../outside.txt", ws / "escape")
-    run = rn.init(path="evil", storage=str(samples.root), run_id="20250105_000000_ev1101", snapshot_code=True,
-                  workspace_root=str(ws))
+    with pytest.warns(UserWarning, match="symlinks that point outside the workspace: escape -> ../../outside.txt"):
+        run = rn.init(path="evil", storage=str(samples.root), run_id="20250105_000000_ev1101", snapshot_code=True,
+                      workspace_root=str(ws))
     run.finish()
     code = Api(samples.root).run(run.id).latest_asset("code")
     assert code is not None
