@@ -20,7 +20,7 @@ from .api import Api, RunView
 from .errors import RunError
 from .runfolder import remove_stale_staging
 from .store import (DEFAULT_GRACE_SECONDS, NO_PROGRESS, GcPlan, GcResult, Listing, Progress, Ref, VerifyReport,
-                    Walker, collect, verify)
+                    Walker, collect, crash_point, verify)
 
 TRASH_FOLDER = ".trash"  # under runs/: run folders being deleted (never listed)
 
@@ -199,6 +199,7 @@ def remove_runs(api: Api, views: list[RunView], *, force: bool = False) -> list[
         target = trash / f"{view.id}-{os.urandom(4).hex()}"
         os.rename(view.run_dir, target)
         removed.append(view.id)
+        crash_point("runs")
         _prune_empty_parents(view.run_dir.parent, runs_dir)
     _purge_deleted_runs(api)
     return removed

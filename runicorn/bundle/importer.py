@@ -36,7 +36,7 @@ from ..errors import BundleError, CorruptObject, DamagedRun, UnsupportedFormat
 from ..runfolder import (HEARTBEAT, IDENTITY, MANIFEST, RUN_FILES, STAGING_PREFIX, RunFolder, remove_stale_staging,
                          run_folder, scan_runs, validate_path, validate_run_id)
 from ..store import (DAMAGED, NO_PROGRESS, PUBLISHED, ObjectId, ObjectStore, Progress, ProgressReader, Walker,
-                     current_owner, fsync_dir, hash_stream)
+                     crash_point, current_owner, fsync_dir, hash_stream)
 from .format import BUNDLE_FORMAT, BUNDLE_VERSION, HEADER_NAME, MAX_HEADER_BYTES, BundleReport
 
 _LATEST_MTIME = 4102444800.0  # 2100-01-01: a member's mtime past it (or before 1970) is not kept
@@ -334,6 +334,7 @@ def _publish(runs_dir: Path, staging: Staging, to_publish: list[tuple[str, str]]
             os.rename(source, final)
             done.append((final, source))
             fsync_dir(final.parent)
+            crash_point("runs")
     except BaseException:
         for final, source in reversed(done):
             os.rename(final, source)

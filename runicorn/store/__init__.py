@@ -10,6 +10,7 @@ errors; everything else uses it through the names below.
 
 from .atomic import TempFile, atomic_write_bytes, atomic_write_json, dumps_json, fsync_dir, stale_temp_files
 from .batch import Batch
+from .faults import crash_point
 from .gc import DEFAULT_GRACE_SECONDS, GcPlan, GcResult, collect
 from .ids import ObjectId, hash_bytes
 from .ingest import Ingester, IngestResult
@@ -64,6 +65,7 @@ __all__ = [
     "check_tree",
     "collect",
     "content_bytes",
+    "crash_point",
     "current_owner",
     "dumps_json",
     "fsync_dir",

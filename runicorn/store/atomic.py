@@ -16,6 +16,7 @@ import os
 import re
 from typing import Any
 
+from .faults import crash_point
 from .owner import TAG_PATTERN, current_owner, owner_alive
 
 TEMP_NAME = re.compile(r"\.(?P<stem>.*)~(?P<owner>" + TAG_PATTERN + r")-[0-9a-f]{8}\.tmp")
@@ -58,7 +59,9 @@ class TempFile:
 
     def write(self, data) -> None:
         write_all(self.fd, data)
-        self.size += len(data) if not isinstance(data, memoryview) else data.nbytes
+        count = len(data) if not isinstance(data, memoryview) else data.nbytes
+        self.size += count
+        crash_point("bytes", count)
 
     def close(self, *, durable: bool, mode: int | None = None) -> None:
         """fsync (when durable), set the final mode, and close; the name stays a temp name."""

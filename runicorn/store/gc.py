@@ -30,6 +30,7 @@ from typing import Iterable, Iterator
 
 from ..errors import GcLocked, GcRefused
 from .atomic import stale_temp_files
+from .faults import crash_point
 from .ids import ObjectId
 from .objects import ObjectStore, StoredObject
 from .progress import NO_PROGRESS, Progress
@@ -146,6 +147,7 @@ def execute(store: ObjectStore, gc_plan: GcPlan) -> GcResult:
         if _move_to_trash(store, obj, gc_plan.cutoff):
             outcome.objects_trashed += 1
             outcome.bytes_trashed += obj.size
+            crash_point("objects")
         else:
             outcome.skipped_fresh += 1
     purge = list(gc_plan.trash_purge)
@@ -159,6 +161,7 @@ def execute(store: ObjectStore, gc_plan: GcPlan) -> GcResult:
             continue  # a writer took it back
         outcome.objects_purged += 1
         outcome.bytes_purged += obj.size
+        crash_point("objects")
     for path in gc_plan.stale_temp_files + gc_plan.dead_leases:
         try:
             os.unlink(path)

@@ -31,6 +31,7 @@ from ..errors import CorruptObject, ObjectNotFound, UnsupportedFormat
 from .atomic import TempFile, fsync_dir, link_no_clobber, stale_temp_files
 from .batch import Batch, fsync_dirs
 from .config import read_config, write_default_config
+from .faults import crash_point
 from .ids import ObjectId, hash_bytes, new_hasher
 from .leases import Lease
 from .streams import CHUNK_SIZE, VerifyingReader, chain_first, hash_stream, read_chunks
@@ -288,6 +289,7 @@ class ObjectStore:
             os.makedirs(os.path.dirname(final), exist_ok=True)
             fsync_dir(self.objects_dir)
             link_no_clobber(temp_path, final)
+        crash_point("objects")
 
     def _publish_all(self, pending: dict[ObjectId, str]) -> None:
         parents = set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import BinaryIO, Iterator
 
 from ..errors import CorruptObject
+from .faults import crash_point
 from .ids import ObjectId, new_hasher
 from .progress import Progress
 
@@ -104,10 +105,12 @@ class ProgressReader:
         data = self._stream.read(size)
         if data:
             self._progress.advance(len(data))
+            crash_point("bytes", len(data))
         return data
 
     def readinto(self, buffer) -> int:
         count = self._stream.readinto(buffer)
         if count:
             self._progress.advance(count)
+            crash_point("bytes", count)
         return count
