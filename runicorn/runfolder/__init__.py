@@ -13,12 +13,13 @@ from .liveness import HEARTBEAT_INTERVAL_SECONDS, HEARTBEAT_STALE_SECONDS, effec
 from .names import (CONFIG, ENVIRONMENT, HEARTBEAT, IDENTITY, MANIFEST, MEDIA, METRICS, PRIMARY_METRIC,
                     RESERVED_KEYS, RUN_FILES, STATUS, SUMMARY, TEXT_LOG, new_run_id, run_folder, validate_path,
                     validate_run_id)
-from .records import STATUSES, Identity, Manifest, ManifestEntry, PrimaryMetric, RunConfig, Status
+from .records import DROPPED, ROLLING, STATUSES, Identity, Manifest, ManifestEntry, PrimaryMetric, RunConfig, Status
 from .timeline import TimelineEncoder
 
 __all__ = [
     "Appender",
     "CONFIG",
+    "DROPPED",
     "ENVIRONMENT",
     "HEARTBEAT",
     "HEARTBEAT_INTERVAL_SECONDS",
@@ -33,6 +34,7 @@ __all__ = [
     "PRIMARY_METRIC",
     "PrimaryMetric",
     "RESERVED_KEYS",
+    "ROLLING",
     "RUN_FILES",
     "RunConfig",
     "RunFolder",

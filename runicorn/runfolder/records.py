@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 from .._version import __version__
 from ..errors import UnsupportedFormat
-from ..store import Ref
+from ..store import ObjectId, Ref
 from .names import RUN_FORMAT, RUN_FORMAT_VERSION, validate_path, validate_run_id
 
 STATUSES = ("running", "finished", "failed", "interrupted")
@@ -227,18 +227,28 @@ class RunConfig:
 # -- manifest (manifest.jsonl) ---------------------------------------------------------------
 
 
+ROLLING = "rolling"  # an outputs line that is a root only while no later line of its role and name exists
+DROPPED = "dropped"  # the role of a line that takes earlier lines' objects out of the run's roots
+
+
 class ManifestEntry(Mapping):
     """One manifest line: a role, a name, and the stored object it names (``ref``), if any.
 
     It reads like the JSON object it was written as (``entry["files"]``), which is the shape the
-    read API documents; ``role``, ``name``, ``at`` and ``ref`` are its checked fields.
+    read API documents; ``role``, ``name``, ``at`` and ``ref`` are its checked fields. A ``dropped``
+    line names no object; ``drops`` are the objects it takes out of the roots.
     """
 
-    __slots__ = ("role", "name", "at", "ref", "_record")
+    __slots__ = ("role", "name", "at", "ref", "drops", "_record")
 
-    def __init__(self, record: dict, role: str, name: str, at: float | None, ref: Ref | None):
+    def __init__(self, record: dict, role: str, name: str, at: float | None, ref: Ref | None,
+                 drops: frozenset = frozenset()):
         self._record = record
-        self.role, self.name, self.at, self.ref = role, name, at, ref
+        self.role, self.name, self.at, self.ref, self.drops = role, name, at, ref, drops
+
+    @property
+    def rolling(self) -> bool:
+        return self._record.get("mode") == ROLLING
 
     @classmethod
     def new(cls, role: str, name: str, ref: Ref | None = None, **meta: Any) -> "ManifestEntry":
@@ -259,7 +269,16 @@ class ManifestEntry(Mapping):
                 ref = Ref.parse(record["id"], record.get("type"))
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"its object reference is not valid ({exc})") from None
-        return cls(record, role, name, _number(record.get("at"), "at"), ref)
+        drops: frozenset = frozenset()
+        if role == DROPPED:
+            ids = record.get("ids")
+            if not isinstance(ids, list):
+                raise ValueError(f"a dropped line's ids are {ids!r}, not a list")
+            try:
+                drops = frozenset(ObjectId.parse(oid) for oid in ids)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"a dropped line names an invalid object id ({exc})") from None
+        return cls(record, role, name, _number(record.get("at"), "at"), ref, drops)
 
     def to_json(self) -> dict:
         return self._record
@@ -286,8 +305,39 @@ class Manifest:
     torn_tail: bool = False  # the last line was cut by a crash; it is ignored
 
     def roots(self) -> list[Ref]:
-        """Every object the run refers to (its gc roots)."""
-        return [entry.ref for entry in self.entries if entry.ref is not None]
+        """Every object the run refers to (its gc roots): each line's object, except a rolling line that a later
+        line of the same role and name superseded, and an object a later ``dropped`` line names."""
+        return [entry.ref for entry, why in self._judged() if why is None]
+
+    def _judged(self) -> list[tuple[ManifestEntry, str | None]]:
+        """Every line naming an object, with why it is no root (None when it is one), in order."""
+        judged: list[tuple[ManifestEntry, str | None]] = []
+        later_keys: set[tuple[str, str]] = set()
+        dropped_later: dict = {}  # id -> the dropped line that names it
+        for entry in reversed(self.entries):
+            if entry.role == DROPPED:
+                for oid in entry.drops:
+                    dropped_later.setdefault(oid, entry)
+                continue
+            if entry.ref is None:
+                continue
+            key = (entry.role, entry.name)
+            if entry.ref.id in dropped_later:
+                drop = dropped_later[entry.ref.id]
+                why = f"dropped ({drop.get('reason') or drop.name})"
+            elif entry.rolling and key in later_keys:
+                why = "superseded (rolling)"
+            else:
+                why = None
+            later_keys.add(key)
+            judged.append((entry, why))
+        judged.reverse()
+        return judged
+
+    def versions(self, role: str, name: str) -> list[tuple[ManifestEntry, str | None]]:
+        """Every line of one role and name (an output's archived versions), oldest first, each with why it is
+        no longer a root (None for a root)."""
+        return [(entry, why) for entry, why in self._judged() if (entry.role, entry.name) == (role, name)]
 
     def latest(self) -> dict[tuple[str, str], ManifestEntry]:
         """(role, name) -> the latest entry: a later line with the same role and name supersedes an earlier one."""

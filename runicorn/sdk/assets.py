@@ -40,13 +40,14 @@ _IDENTIFIER_SOURCES = frozenset({"huggingface", "hf", "torchvision", "timm", "to
 
 class RunAssets:
     def __init__(self, *, store: Callable[[], ObjectStore], folder: RunFolder, writer: RunWriter,
-                 storage_root: Path, workspace_root: Path | None, config: RunConfig):
+                 storage_root: Path, workspace_root: Path | None, config: RunConfig, current_step: Callable[[], int]):
         self._store = store
         self._folder = folder
         self._writer = writer
         self.storage_root = storage_root
         self.workspace_root = workspace_root
         self.config = config
+        self._current_step = current_step
         self._background: list[threading.Thread] = []
         self._outputs = None
         self._image_batch = None
@@ -74,7 +75,8 @@ class RunAssets:
         if self._outputs is None:
             from .outputs import OutputsArchiver
 
-            self._outputs = OutputsArchiver(self._store, self.add_root, self._rooting, exclude=(self.storage_root,))
+            self._outputs = OutputsArchiver(self._store, self.add_root, self._rooting, self._current_step,
+                                            exclude=(self.storage_root,))
         return self._outputs
 
     def add_root(self, role: str, name: str, oid: ObjectId, kind: str, **meta: Any) -> None:

@@ -5,7 +5,10 @@ consecutive looks and it is older than ``min_age_sec``, so a checkpoint still
 being written is left for a later scan. An archived file whose stat has not
 changed is never read again. Each scan that archives something records a new
 ``outputs`` tree (top-level entries: the output folders' names) in the
-manifest; the run keeps every version it saw, and restore takes the latest.
+manifest, with the scan's ``mode``: with ``rolling`` (the default, as in
+Runicorn 0.7) only the latest tree is a root, so earlier versions of files
+that changed become garbage for gc; with ``overwrite_versions`` every version
+stays. Restore takes the latest, or any version still in the store.
 ``finish()`` makes a last scan that takes every matching file as it is.
 """
 
@@ -19,8 +22,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..runfolder import ROLLING
 from ..store import DIR, FILE, TREE, Ingester, IngestResult, ObjectId, ObjectStore, StatCache, TreeEntry, put_tree
 from .warn import warn_user
+
+OVERWRITE_VERSIONS = "overwrite_versions"
+MODES = (ROLLING, OVERWRITE_VERSIONS)
 
 DEFAULT_PATTERNS = (
     "*.pt", "*.pth", "*.ckpt", "*.safetensors", "*.bin", "*.h5", "*.onnx", "*.pkl", "*.joblib", "*.npz", "*.npy",
@@ -38,9 +45,10 @@ class _Seen:
 
 
 class OutputsArchiver:
-    def __init__(self, store_provider, add_root, rooting, *, exclude: tuple[str | os.PathLike, ...] = ()):
+    def __init__(self, store_provider, add_root, rooting, current_step, *, exclude: tuple[str | os.PathLike, ...] = ()):
         self._store_provider = store_provider  # the store is opened on first use
         self._add_root = add_root
+        self._current_step = current_step  # the run's step when a version is archived, to find it again by step
         self._rooting = rooting  # a context in which what is put becomes a root before gc may take it
         # Folders never archived (the storage root: an output folder may contain it).
         self._exclude = frozenset(os.path.realpath(p) for p in exclude)
@@ -50,6 +58,7 @@ class OutputsArchiver:
         self._patterns: tuple[str, ...] = DEFAULT_PATTERNS
         self._stable_required = 2
         self._min_age = 1.0
+        self._mode = ROLLING
         self._last_tree: ObjectId | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -69,8 +78,9 @@ class OutputsArchiver:
             raise ValueError(f"stable_required must be an integer >= 1, got {stable_required!r}")
         if not isinstance(min_age_sec, (int, float)) or min_age_sec < 0:
             raise ValueError(f"min_age_sec must be a number >= 0, got {min_age_sec!r}")
-        if not isinstance(mode, str):
-            raise TypeError(f"mode must be a string, got {mode!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be 'rolling' (keep the latest archived version of each output) or "
+                             f"'overwrite_versions' (keep every version), got {mode!r}")
         with self._lock:
             names: dict[str, int] = {}
             self._dirs = []
@@ -85,6 +95,7 @@ class OutputsArchiver:
             self._patterns = tuple(patterns) if patterns else DEFAULT_PATTERNS
             self._stable_required = stable_required
             self._min_age = float(min_age_sec)
+            self._mode = mode
         return self
 
     def _matches(self, rel: str, name: str) -> bool:
@@ -139,7 +150,8 @@ class OutputsArchiver:
                 self._seen[key].archived = version
             if tree is not None:
                 self._last_tree = tree
-                self._add_root("outputs", "outputs", tree, TREE, files=sum(1 for s in self._seen.values() if s.archived))
+                self._add_root("outputs", "outputs", tree, TREE, mode=self._mode, step=self._current_step(),
+                               files=sum(1 for s in self._seen.values() if s.archived))
         unwarned = [item for item in report["skipped"] if item not in self._unstorable]
         if unwarned:
             self._unstorable.update(unwarned)

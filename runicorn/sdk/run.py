@@ -110,7 +110,7 @@ class Run:
         self._assets = RunAssets(store=lambda: root.store, folder=folder, writer=self._writer,
                                  storage_root=self.storage_root,
                                  workspace_root=Path(workspace_root).resolve() if workspace_root else None,
-                                 config=config)
+                                 config=config, current_step=lambda: self._step)
         try:
             self._assets.start(snapshot_code=snapshot_code, force_snapshot=force_snapshot, capture_env=capture_env)
         except BaseException as exc:

@@ -106,18 +106,19 @@ def test_a_later_run_does_not_read_unchanged_outputs_again(tmp_path, storage, re
     assert report["archived"] == ["out/best.pt"] and report["bytes_read"] == 0 and reads.take() == []
 
 
-def test_a_changed_file_is_archived_again_and_both_versions_stay_in_the_manifest(tmp_path, storage):
+@pytest.mark.parametrize("mode", ["rolling", "overwrite_versions"])
+def test_a_changed_file_is_archived_again_and_the_mode_says_which_versions_stay_roots(tmp_path, storage, mode):
     out = make_files(tmp_path / "out", {"model.pt": b"version 1", "config.json": "{}"})
     backdate(out, 100)
     with rn.init(path="outs") as run:
-        scan = lambda: run.scan_outputs_once(output_dirs=[out], stable_required=1, min_age_sec=0)  # noqa: E731
+        scan = lambda: run.scan_outputs_once(output_dirs=[out], stable_required=1, min_age_sec=0, mode=mode)  # noqa: E731
         assert archived_names(scan()) == {"out/model.pt", "out/config.json"}
         (out / "model.pt").write_bytes(b"version 2, longer")
         backdate(out / "model.pt", 50)
         assert scan()["archived"] == ["out/model.pt"]
 
     entries = manifest_entries(run, "outputs")
-    assert len(entries) == 2
+    assert len(entries) == 2 and [e["mode"] for e in entries] == [mode, mode]  # both versions are listed
     store = store_of(storage)
     versions = [store.get(tree_files(store, e["id"])["out/model.pt"].id) for e in entries]
     assert versions == [b"version 1", b"version 2, longer"]
@@ -127,7 +128,8 @@ def test_a_changed_file_is_archived_again_and_both_versions_stay_in_the_manifest
     materialize_tree(store, bare(view(run).latest_asset("outputs")["id"]), target)
     assert (target / "out" / "model.pt").read_bytes() == b"version 2, longer"
     roots = {r.id for r in view(run).roots()}
-    assert {bare(e["id"]) for e in entries} <= roots
+    kept = entries if mode == "overwrite_versions" else entries[-1:]  # rolling: only the latest is a root
+    assert {bare(e["id"]) for e in entries} & roots == {bare(e["id"]) for e in kept}
 
 
 def test_an_executable_bit_and_nested_folders_are_kept(tmp_path, storage):
