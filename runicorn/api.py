@@ -145,6 +145,15 @@ class RunView:
     def best(self):
         return self.primary.best if self.primary else None
 
+    @functools.cached_property
+    def pin(self) -> dict | None:
+        """``{"pinned_at", "note"}`` when the run is pinned (every retention policy keeps it), else None."""
+        return self._tolerant(self.folder.read_pin, None)
+
+    @property
+    def pinned(self) -> bool:
+        return self.pin is not None
+
     # -- timeline ---------------------------------------------------------------
 
     def history(self, keys: Iterable[str] | None = None) -> list[dict]:
@@ -202,6 +211,11 @@ class RunView:
         for (role, _), entry in self.read_manifest().latest().items():
             grouped.setdefault(role, []).append(entry)
         return grouped
+
+    def dropped(self) -> list[dict]:
+        """What retention policies dropped from this run: ``{"role", "name", "reason", "at"}`` per asset."""
+        return [{"role": entry.role, "name": entry.name, "reason": why.removeprefix("dropped: "), "at": entry.at}
+                for entry, why in self.read_manifest().judged() if why and why.startswith("dropped: ")]
 
     def latest_asset(self, role: str, name: str | None = None) -> ManifestEntry | None:
         entries = self.assets().get(role, [])

@@ -189,6 +189,9 @@ def remove_runs(api: Api, views: list[RunView], *, force: bool = False) -> list[
     if live and not force:
         raise RunError(f"run(s) {', '.join(live)} are still running (fresh heartbeat); "
                        "stop them first, or pass --force")
+    pinned = [v.id for v in views if v.pinned]
+    if pinned and not force:
+        raise RunError(f"run(s) {', '.join(pinned)} are pinned; `runicorn unpin` them first, or pass --force")
     runs_dir = api.storage.runs_dir
     trash = runs_dir / TRASH_FOLDER
     trash.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,18 +46,65 @@ class RestorePlan:
     config_values: dict | None = None  # for --config: the logged arguments and extra values
 
 
-def plan_restore(store: ObjectStore, view: RunView, kind: str, name: str | None = None) -> RestorePlan:
-    """Find what to restore and check it can be (unsafe links and missing objects are refused here)."""
+@dataclass
+class OutputVersion:
+    """One archived version of a run's outputs (a manifest line), and whether the store still holds it."""
+
+    number: int  # 1 = the first scan that archived something
+    entry: ManifestEntry
+    no_root_because: str | None  # None while it is a root; else why gc may take it ("superseded (rolling)", ...)
+    available: bool  # its tree is still in the store (a superseded version stays until gc collects it)
+
+    @property
+    def step(self) -> int | None:
+        return self.entry.get("step")
+
+
+def output_versions(store: ObjectStore, view: RunView) -> list[OutputVersion]:
+    """Every archived version of the run's outputs, oldest first (``runicorn outputs`` lists them)."""
+    return [OutputVersion(number, entry, why, store.locate(entry.ref.id) is not None)
+            for number, (entry, why) in enumerate(view.read_manifest().versions("outputs", "outputs"), 1)]
+
+
+def pick_version(versions: list[OutputVersion], *, number: int | None = None, step: int | None = None,
+                 view: RunView) -> OutputVersion:
+    """A version by number, or the last one archived at or before a step."""
+    if not versions:
+        raise RunError(f"run {view.id} archived no outputs (use run.scan_outputs_once or run.watch_outputs)")
+    if number is not None:
+        if not 1 <= number <= len(versions):
+            raise RunError(f"run {view.id} has outputs versions 1 to {len(versions)}, not {number}; "
+                           f"`runicorn outputs {view.id}` lists them")
+        return versions[number - 1]
+    if step is not None:
+        earlier = [v for v in versions if v.step is not None and v.step <= step]
+        if not earlier:
+            raise RunError(f"run {view.id} archived no outputs at or before step {step}; "
+                           f"`runicorn outputs {view.id}` lists its versions and their steps")
+        return earlier[-1]
+    return versions[-1]
+
+
+def plan_restore(store: ObjectStore, view: RunView, kind: str, name: str | None = None, *,
+                 version: int | None = None, step: int | None = None) -> RestorePlan:
+    """Find what to restore and check it can be (unsafe links and missing objects are refused here).
+
+    For outputs, ``version`` (a number from ``output_versions``) or ``step`` picks an earlier version.
+    """
     if kind not in KINDS:
         raise ValueError(f"cannot restore {kind!r}; choose one of {', '.join(KINDS)}")
     if view.unsupported:
         raise UnsupportedFormat(view.unsupported)
     if kind == "config":
         return _plan_config(store, view)
+    if (version is not None or step is not None) and kind != "outputs":
+        raise ValueError("a version or step picks among the versions of outputs only")
     if kind == "outputs":
-        items = [("", _outputs_tree(store, view, name))]
+        items = [("", _outputs_tree(store, view, name, pick_version(output_versions(store, view), number=version,
+                                                                      step=step, view=view)))]
     else:
-        entry = _entry(view, kind, name)
+        entry, why = _entry(view, kind, name)
+        _refuse_dropped(store, entry, f"{kind} {entry.name!r} of run {view.id}", why)
         if entry.ref.kind == TREE:
             items = [("", entry.ref)]
         else:
@@ -93,12 +141,16 @@ def _planned_bytes(store: ObjectStore, ref: Ref) -> int:
     return check_tree(store, ref.id).bytes if ref.kind == TREE else store.size(ref.id)
 
 
-def _entry(view: RunView, kind: str, name: str | None) -> ManifestEntry:
-    entries = [e for e in view.assets().get(kind, []) if name is None or e.name == name]
+def _entry(view: RunView, kind: str, name: str | None) -> tuple[ManifestEntry, str | None]:
+    """The latest stored entry of a role (and name), with why it is no longer a root (None while it is)."""
+    manifest = view.read_manifest()
+    latest = [e for (role, _), e in manifest.latest().items() if role == kind]
+    entries = [e for e in latest if name is None or e.name == name]
     stored = [e for e in entries if e.ref is not None]
     if stored:
-        return stored[-1]
-    restorable = sorted(e.name for e in view.assets().get(kind, []) if e.ref is not None)
+        why = {id(entry): why for entry, why in manifest.judged()}
+        return stored[-1], why.get(id(stored[-1]))
+    restorable = sorted(e.name for e in latest if e.ref is not None)
     if kind == "code":
         raise RunError(f"run {view.id} has no code snapshot (it was started without snapshot_code=True)")
     if name is None:
@@ -108,11 +160,18 @@ def _entry(view: RunView, kind: str, name: str | None) -> ManifestEntry:
     raise RunError(f"run {view.id} has no stored {kind} named {name!r}; {hint}")
 
 
-def _outputs_tree(store: ObjectStore, view: RunView, name: str | None) -> Ref:
-    """The latest outputs tree, or one output folder of it."""
-    entry = view.latest_asset("outputs", "outputs")
-    if entry is None or entry.ref is None:
-        raise RunError(f"run {view.id} archived no outputs (use run.scan_outputs_once or run.watch_outputs)")
+def _refuse_dropped(store: ObjectStore, entry: ManifestEntry, what: str, why: str | None) -> None:
+    """An asset a retention policy dropped, or a superseded version, whose objects gc has since collected."""
+    if why and store.locate(entry.ref.id) is None:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.at)) if entry.at else "earlier"
+        raise RunError(f"the {what} (recorded {when}) is no longer a root: {why}; gc has collected its files, "
+                       "so it cannot be restored")
+
+
+def _outputs_tree(store: ObjectStore, view: RunView, name: str | None, version: OutputVersion) -> Ref:
+    """A version's outputs tree, or one output folder of it."""
+    entry = version.entry
+    _refuse_dropped(store, entry, f"outputs version {version.number} of run {view.id}", version.no_root_because)
     if name is None:
         return entry.ref
     folders = {e.name: e for e in read_tree(store, entry.ref.id) if e.kind == DIR}

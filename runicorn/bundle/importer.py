@@ -270,6 +270,7 @@ def _validate_run(folder: RunFolder, key: tuple[str, str]) -> None:
         folder.read_config()
         folder.read_primary_metric()
         folder.read_environment()
+        folder.read_pin()
     except (DamagedRun, UnsupportedFormat) as exc:
         raise BundleError(f"run {key[1]} in the bundle does not read: {exc}; refusing the bundle") from None
     if (identity.path, identity.id) != key:

@@ -1,3 +1,3 @@
 """Registers every command module on the root group (imported by ``runicorn.cli``)."""
 
-from . import maintenance_commands, run_commands, setup_commands, transfer_commands  # noqa: F401
+from . import maintenance_commands, retention_commands, run_commands, setup_commands, transfer_commands  # noqa: F401

@@ -6,6 +6,8 @@ import click
 
 from ..api import RunView
 from ..errors import ObjectNotFound, UnsupportedFormat
+from ..restore import output_versions
+from ..retention import DROP_ASSETS_REASON
 from ..store import BLOB
 from ..compare import diff_runs
 from ..maintenance import remove_runs
@@ -18,7 +20,18 @@ def run_summary(view: RunView) -> dict:
     """The `ls --json` shape (SPEC §5): keys may be added, never removed."""
     return {"id": view.id, "path": view.path, "alias": view.alias, "tags": view.tags, "status": view.status,
             "created_at": view.created_at, "ended_at": view.ended_at, "duration": view.duration,
-            "primary_metric": view.primary_metric}
+            "primary_metric": view.primary_metric, "pinned": view.pinned,
+            "assets_dropped": sorted({f"{d['role']}/{d['name']}" for d in view.dropped()})}
+
+
+def status_text(view: RunView) -> str:
+    """The status as people read it: with a mark for pinned runs and runs whose heavy assets were dropped."""
+    marks = (["pinned"] if view.pinned else []) + (["assets dropped"] if _heavy_dropped(view) else [])
+    return view.status + (f" ({', '.join(marks)})" if marks else "")
+
+
+def _heavy_dropped(view: RunView) -> bool:
+    return any(d["reason"] == DROP_ASSETS_REASON for d in view.dropped())
 
 
 def _primary(view: RunView) -> str:
@@ -49,7 +62,7 @@ def ls_command(obj, path_prefix, status, as_json):
     if not views:
         click.echo(f"no runs under {obj.api.root}" + (f" matching {path_prefix!r}" if path_prefix else ""))
         return
-    rows = [[v.id, v.path, v.alias or "-", ",".join(v.tags) or "-", v.status, human_time(v.created_at),
+    rows = [[v.id, v.path, v.alias or "-", ",".join(v.tags) or "-", status_text(v), human_time(v.created_at),
              human_duration(v.duration), _primary(v)] for v in views]
     click.echo(table(["ID", "PATH", "ALIAS", "TAGS", "STATUS", "CREATED", "DURATION", "PRIMARY METRIC"], rows))
 
@@ -90,14 +103,18 @@ def show_command(obj, run, as_json):
     if as_json:
         echo_json({**run_summary(view), "summary": view.summary, "config": view.config, "metrics": metrics,
                    "assets": assets, "error": view.error, "git": view.git, "run_dir": str(view.run_dir),
-                   "problems": view.problems})
+                   "problems": view.problems, "pin": view.pin, "dropped": view.dropped()})
         return
     lines = [f"run       {view.id}", f"path      {view.path}", f"alias     {view.alias or '-'}",
-             f"tags      {', '.join(view.tags) or '-'}", f"status    {view.status}",
+             f"tags      {', '.join(view.tags) or '-'}", f"status    {status_text(view)}",
              f"created   {human_time(view.created_at)}   duration {human_duration(view.duration)}",
              f"primary   {_primary(view)}", f"folder    {view.run_dir}"]
     if view.error:
         lines.append(f"error     {view.error.get('type')}: {view.error.get('message')}")
+    if view.pin:
+        lines.append(f"pinned    {human_time(view.pin.get('pinned_at'))}" + (f": {view.pin['note']}" if view.pin.get("note") else ""))
+    for drop in view.dropped():
+        lines.append(f"dropped   {drop['role']} {drop['name']!r} at {human_time(drop['at'])}: {drop['reason']}")
     git = view.git
     if git:
         lines.append(f"git       {git.get('commit', '')[:12]} on {git.get('branch')}" + (" (dirty)" if git.get("dirty") else ""))
@@ -128,6 +145,37 @@ def _report_damage(view: RunView) -> None:
         click.echo(f"damaged: {problem}", err=True)
     if view.damaged:
         raise SystemExit(1)
+
+
+@cli.command("outputs")
+@click.argument("run")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_obj
+def outputs_command(obj, run, as_json):
+    """List the archived versions of a run's outputs, and which can still be restored.
+
+    In the default rolling mode only the latest version is kept through gc; older
+    ones stay restorable until a gc collects them.
+
+    \b
+    Example: runicorn outputs 20261126_1612
+             runicorn restore 20261126_1612 --outputs --version 2 --to ./v2
+    """
+    api = obj.api
+    view = api.run(run)
+    versions = output_versions(api.store, view)
+    if as_json:
+        echo_json([{"version": v.number, "id": v.entry.ref.id.tagged, "archived_at": v.entry.at, "step": v.step,
+                    "files": v.entry.get("files"), "mode": v.entry.get("mode"), "root": v.no_root_because is None,
+                    "why_not_root": v.no_root_because, "available": v.available} for v in versions])
+        return
+    if not versions:
+        click.echo(f"run {view.id} archived no outputs")
+        return
+    rows = [[v.number, human_time(v.entry.at), "-" if v.step is None else v.step, v.entry.get("files", "-"),
+             v.entry.get("mode") or "-", "kept" if v.no_root_because is None else
+             (v.no_root_because + ("; still restorable" if v.available else "; collected"))] for v in versions]
+    click.echo(table(["VERSION", "ARCHIVED", "STEP", "FILES", "MODE", "STATE"], rows, 70))
 
 
 @cli.command("diff")

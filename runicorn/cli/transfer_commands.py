@@ -21,15 +21,19 @@ _ALL_OUTPUTS = "\0all"  # --outputs given without a NAME
 @click.option("--dataset", metavar="NAME", help="A dataset saved with save=True.")
 @click.option("--pretrained", metavar="NAME", help="Pretrained weights saved with save=True.")
 @click.option("--config", is_flag=True, help="Config files and logged arguments.")
+@click.option("--version", "version", type=click.IntRange(min=1), metavar="N",
+              help="With --outputs: version N (`runicorn outputs RUN` lists them).")
+@click.option("--step", type=int, metavar="S", help="With --outputs: the last version archived at or before step S.")
 @click.option("--to", "target", required=True, type=click.Path(file_okay=False), help="Folder to write into.")
 @click.option("--force", is_flag=True, help="Write into a non-empty folder, overwriting files.")
 @click.pass_obj
-def restore_command(obj, run, code, outputs, dataset, pretrained, config, target, force):
+def restore_command(obj, run, code, outputs, dataset, pretrained, config, version, step, target, force):
     """Write exactly what a run stored into a folder (hashes verified while writing).
 
     \b
     Example: runicorn restore 20261126_1612 --code --to ./code-of-that-run
              runicorn restore 20261126_1612 --dataset train --to ./train
+             runicorn restore 20261126_1612 --outputs --step 500 --to ./ckpt-500
     """
     names = {"code": None, "config": None, "dataset": dataset, "pretrained": pretrained,
              "outputs": None if outputs == _ALL_OUTPUTS else outputs}
@@ -40,9 +44,13 @@ def restore_command(obj, run, code, outputs, dataset, pretrained, config, target
         raise click.UsageError("choose exactly one of --code, --outputs [NAME], --dataset NAME, --pretrained NAME, --config")
     what = chosen[0]
     name = names[what]
+    if (version is not None or step is not None) and what != "outputs":
+        raise click.UsageError("--version and --step go with --outputs")
+    if version is not None and step is not None:
+        raise click.UsageError("give --version or --step, not both")
     api = obj.api
     view = api.run(run)
-    plan = plan_restore(api.store, view, what, name)
+    plan = plan_restore(api.store, view, what, name, version=version, step=step)
     with progress("restoring") as bar:
         result = restore(api.store, plan, target, force=force, progress=bar)
     click.echo(f"restored {what}{' ' + name if name else ''} of run {view.id}: {result.files} files "

@@ -10,7 +10,7 @@ from .discovery import STAGING_PREFIX, RunScan, remove_stale_staging, scan_runs
 from .folder import RunFolder
 from .jsonio import decode_line, encode_line, jsonable_tree
 from .liveness import HEARTBEAT_INTERVAL_SECONDS, HEARTBEAT_STALE_SECONDS, effective_status
-from .names import (CONFIG, ENVIRONMENT, HEARTBEAT, IDENTITY, MANIFEST, MEDIA, METRICS, PRIMARY_METRIC,
+from .names import (CONFIG, ENVIRONMENT, HEARTBEAT, IDENTITY, MANIFEST, MEDIA, METRICS, PIN, PRIMARY_METRIC,
                     RESERVED_KEYS, RUN_FILES, STATUS, SUMMARY, TEXT_LOG, new_run_id, run_folder, validate_path,
                     validate_run_id)
 from .records import DROPPED, ROLLING, STATUSES, Identity, Manifest, ManifestEntry, PrimaryMetric, RunConfig, Status
@@ -31,6 +31,7 @@ __all__ = [
     "METRICS",
     "Manifest",
     "ManifestEntry",
+    "PIN",
     "PRIMARY_METRIC",
     "PrimaryMetric",
     "RESERVED_KEYS",

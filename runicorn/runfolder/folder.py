@@ -14,13 +14,14 @@ See docs/format.md, section 5.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import DamagedRun, RunExists, UnsupportedFormat
 from .appender import Appender
-from .jsonio import Unreadable, read_lines, read_state, write_state
-from .names import (CONFIG, ENVIRONMENT, HEARTBEAT, IDENTITY, MANIFEST, MARKER_FILES, MEDIA, METRICS,
+from .jsonio import Unreadable, encode_line, read_lines, read_state, write_state
+from .names import (CONFIG, ENVIRONMENT, HEARTBEAT, IDENTITY, MANIFEST, MARKER_FILES, MEDIA, METRICS, PIN,
                     PRIMARY_METRIC, RUN_FILES, STATUS, SUMMARY, TEXT_LOG, run_folder)
 from .records import Identity, Manifest, ManifestEntry, PrimaryMetric, RunConfig, Status
 from .timeline import TimelineEncoder, iter_rows, last_step
@@ -134,6 +135,28 @@ class RunFolder:
     def write_primary_metric(self, metric: PrimaryMetric) -> None:
         # Rewritten at most once per flush while a run is live: losing the last one to a power cut is fine.
         write_state(self.path / PRIMARY_METRIC, metric.to_json(), durable=False)
+
+    def read_pin(self) -> dict | None:
+        """``{"pinned_at", "note"}`` when the run is pinned (kept by every retention policy), else None."""
+        return self._read(PIN, _as_object("the pin"))
+
+    def write_pin(self, note: str | None) -> None:
+        write_state(self.path / PIN, {"pinned_at": time.time(), "note": note})
+
+    def remove_pin(self) -> None:
+        try:
+            os.unlink(self.path / PIN)
+        except FileNotFoundError:
+            pass
+
+    def append_manifest(self, entry: ManifestEntry) -> None:
+        """Append one line to a run's manifest from outside the run (a retention policy), durably."""
+        appender = self.appender(MANIFEST)
+        try:
+            appender.append((encode_line(entry.to_json()) + "\n").encode("utf-8"))
+            appender.sync()
+        finally:
+            appender.close()
 
     def read_environment(self) -> dict | None:
         return self._read(ENVIRONMENT, _as_object("the environment"))

@@ -21,10 +21,11 @@ PRIMARY_METRIC = "primary_metric.json"
 CONFIG = "config.json"
 ENVIRONMENT = "environment.json"
 MANIFEST = "manifest.jsonl"
+PIN = "pin.json"
 
 # Every file a run folder may hold; nothing else belongs to a run (bundles carry exactly these).
 RUN_FILES = (IDENTITY, STATUS, HEARTBEAT, METRICS, MEDIA, TEXT_LOG, SUMMARY, PRIMARY_METRIC, CONFIG, ENVIRONMENT,
-             MANIFEST)
+             MANIFEST, PIN)
 # Files whose presence makes a folder a run folder, whatever state the others are in.
 MARKER_FILES = (IDENTITY, MANIFEST, STATUS)
 

@@ -307,9 +307,9 @@ class Manifest:
     def roots(self) -> list[Ref]:
         """Every object the run refers to (its gc roots): each line's object, except a rolling line that a later
         line of the same role and name superseded, and an object a later ``dropped`` line names."""
-        return [entry.ref for entry, why in self._judged() if why is None]
+        return [entry.ref for entry, why in self.judged() if why is None]
 
-    def _judged(self) -> list[tuple[ManifestEntry, str | None]]:
+    def judged(self) -> list[tuple[ManifestEntry, str | None]]:
         """Every line naming an object, with why it is no root (None when it is one), in order."""
         judged: list[tuple[ManifestEntry, str | None]] = []
         later_keys: set[tuple[str, str]] = set()
@@ -324,7 +324,7 @@ class Manifest:
             key = (entry.role, entry.name)
             if entry.ref.id in dropped_later:
                 drop = dropped_later[entry.ref.id]
-                why = f"dropped ({drop.get('reason') or drop.name})"
+                why = f"dropped: {drop.get('reason') or drop.name}"
             elif entry.rolling and key in later_keys:
                 why = "superseded (rolling)"
             else:
@@ -337,11 +337,12 @@ class Manifest:
     def versions(self, role: str, name: str) -> list[tuple[ManifestEntry, str | None]]:
         """Every line of one role and name (an output's archived versions), oldest first, each with why it is
         no longer a root (None for a root)."""
-        return [(entry, why) for entry, why in self._judged() if (entry.role, entry.name) == (role, name)]
+        return [(entry, why) for entry, why in self.judged() if (entry.role, entry.name) == (role, name)]
 
     def latest(self) -> dict[tuple[str, str], ManifestEntry]:
         """(role, name) -> the latest entry: a later line with the same role and name supersedes an earlier one."""
         latest: dict[tuple[str, str], ManifestEntry] = {}
         for entry in self.entries:
-            latest[(entry.role, entry.name)] = entry
+            if entry.role != DROPPED:
+                latest[(entry.role, entry.name)] = entry
         return latest
