@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from .api import Api, RunView
 from .errors import RunError
-from .runfolder import remove_stale_staging
+from .runfolder import prune_empty_folders, remove_stale_staging
 from .store import (DEFAULT_GRACE_SECONDS, NO_PROGRESS, GcPlan, GcResult, Listing, Progress, Ref, VerifyReport,
                     Walker, collect, crash_point, verify)
 
@@ -209,10 +209,12 @@ def remove_runs(api: Api, views: list[RunView], *, force: bool = False) -> list[
 
 
 def _purge_deleted_runs(api: Api) -> None:
+    """Finish removals a crash cut short: the trash of run folders, and the path folders they left empty."""
     trash = api.storage.runs_dir / TRASH_FOLDER
     if trash.is_dir():
         for entry in trash.iterdir():
             shutil.rmtree(entry, ignore_errors=True)
+        prune_empty_folders(api.storage.runs_dir)
 
 
 def _prune_empty_parents(folder, stop) -> None:

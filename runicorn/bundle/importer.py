@@ -33,8 +33,8 @@ from pathlib import Path
 
 from ..api import Api
 from ..errors import BundleError, CorruptObject, DamagedRun, UnsupportedFormat
-from ..runfolder import (HEARTBEAT, IDENTITY, MANIFEST, RUN_FILES, STAGING_PREFIX, RunFolder, remove_stale_staging,
-                         run_folder, scan_runs, validate_path, validate_run_id)
+from ..runfolder import (HEARTBEAT, IDENTITY, MANIFEST, RUN_FILES, STAGING_PREFIX, RunFolder, make_run_folder,
+                         remove_stale_staging, run_folder, scan_runs, validate_path, validate_run_id)
 from ..store import (DAMAGED, NO_PROGRESS, PUBLISHED, ObjectId, ObjectStore, Progress, ProgressReader, Walker,
                      crash_point, current_owner, fsync_dir, hash_stream)
 from .format import BUNDLE_FORMAT, BUNDLE_VERSION, HEADER_NAME, MAX_HEADER_BYTES, BundleReport
@@ -330,9 +330,15 @@ def _publish(runs_dir: Path, staging: Staging, to_publish: list[tuple[str, str]]
     try:
         for path, run_id in to_publish:
             final = run_folder(runs_dir, path, run_id)
-            final.parent.mkdir(parents=True, exist_ok=True)
             source = staging.folder(path, run_id).path
-            os.rename(source, final)
+            for attempt in range(3):  # a concurrent prune of empty path folders may take the parent just made
+                make_run_folder(final.parent, exist_ok=True)
+                try:
+                    os.rename(source, final)
+                    break
+                except FileNotFoundError:
+                    if attempt == 2:
+                        raise
             done.append((final, source))
             fsync_dir(final.parent)
             crash_point("runs")

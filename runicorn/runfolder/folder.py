@@ -74,7 +74,7 @@ class RunFolder:
         path = run_folder(runs_dir, identity.path, identity.id)
         _refuse_nesting(runs_dir, path, identity)
         try:
-            path.mkdir(parents=True, exist_ok=False)
+            make_run_folder(path, exist_ok=False)
         except FileExistsError:
             raise RunExists(f"run {identity.id!r} already exists at {path}; pass resume=True to continue it, "
                             "or choose another run_id") from None
@@ -250,6 +250,17 @@ def _ends_with_newline(path: Path) -> bool:
     with open(path, "rb") as existing:
         existing.seek(-1, os.SEEK_END)
         return existing.read(1) == b"\n"
+
+
+def make_run_folder(path: Path, *, exist_ok: bool) -> None:
+    """``mkdir -p``, again if a concurrent prune of empty path folders took a parent in between."""
+    for attempt in range(3):
+        try:
+            path.mkdir(parents=True, exist_ok=exist_ok)
+            return
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
 
 
 def holds_run_files(path: Path) -> bool:

@@ -111,6 +111,7 @@ class OutputsArchiver:
         if not self._dirs:
             return report
         store: ObjectStore = self._store_provider()
+        store.remove_litter()  # what a killed scan left in tmp/
         now_ns = time.time_ns()
         # What this scan archives is recorded only once its batch is committed: a scan that fails (a full
         # disk) leaves no file marked archived whose bytes never reached the store, and the next scan retries.
