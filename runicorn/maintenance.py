@@ -13,16 +13,18 @@ that holds objects) is a *problem*: gc then deletes nothing, and verify fails.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 
 from .api import Api, RunView
 from .errors import RunError
-from .runfolder import prune_empty_folders, remove_stale_staging
+from .runfolder import remove_stale_staging
 from .store import (DEFAULT_GRACE_SECONDS, NO_PROGRESS, GcPlan, GcResult, Listing, Progress, Ref, VerifyReport,
                     Walker, collect, crash_point, verify)
 
 TRASH_FOLDER = ".trash"  # under runs/: run folders being deleted (never listed)
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass
@@ -199,7 +201,10 @@ def remove_runs(api: Api, views: list[RunView], *, force: bool = False) -> list[
     for view in views:
         if runs_dir not in view.run_dir.parents:  # never move a folder that is not below runs/
             raise RunError(f"run folder {view.run_dir} is not inside {runs_dir}; refusing to remove it")
-        target = trash / f"{view.id}-{os.urandom(4).hex()}"
+        # The trash name keeps where the run was (path segments joined by '+', which no segment holds), so
+        # whoever finishes a removal a crash cut short can prune the path folders it left empty.
+        where = "+".join(view.run_dir.parent.relative_to(runs_dir).parts)
+        target = trash / f"{where}+{view.id}-{os.urandom(4).hex()}"
         os.rename(view.run_dir, target)
         removed.append(view.id)
         crash_point("runs")
@@ -210,11 +215,14 @@ def remove_runs(api: Api, views: list[RunView], *, force: bool = False) -> list[
 
 def _purge_deleted_runs(api: Api) -> None:
     """Finish removals a crash cut short: the trash of run folders, and the path folders they left empty."""
-    trash = api.storage.runs_dir / TRASH_FOLDER
+    runs_dir = api.storage.runs_dir
+    trash = runs_dir / TRASH_FOLDER
     if trash.is_dir():
         for entry in trash.iterdir():
             shutil.rmtree(entry, ignore_errors=True)
-        prune_empty_folders(api.storage.runs_dir)
+            segments = entry.name.split("+")[:-1]
+            if segments and all(_SEGMENT.fullmatch(s) for s in segments):
+                _prune_empty_parents(runs_dir.joinpath(*segments), runs_dir)
 
 
 def _prune_empty_parents(folder, stop) -> None:

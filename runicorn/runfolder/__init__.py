@@ -6,7 +6,7 @@ checked values; ``scan_runs`` finds every run folder, damaged ones included;
 """
 
 from .appender import Appender
-from .discovery import STAGING_PREFIX, RunScan, prune_empty_folders, remove_stale_staging, scan_runs
+from .discovery import STAGING_PREFIX, RunScan, remove_stale_staging, scan_runs
 from .folder import RunFolder, make_run_folder
 from .jsonio import decode_line, encode_line, jsonable_tree
 from .liveness import HEARTBEAT_INTERVAL_SECONDS, HEARTBEAT_STALE_SECONDS, effective_status
@@ -53,7 +53,6 @@ __all__ = [
     "jsonable_tree",
     "make_run_folder",
     "new_run_id",
-    "prune_empty_folders",
     "remove_stale_staging",
     "run_folder",
     "scan_runs",

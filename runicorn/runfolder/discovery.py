@@ -76,17 +76,3 @@ def remove_stale_staging(runs_dir: Path) -> None:
         if not owner_alive(owner, age):
             shutil.rmtree(entry.path, ignore_errors=True)
 
-
-def prune_empty_folders(runs_dir: Path) -> None:
-    """Remove path folders left empty by a removal that was cut short (a killed rm), bottom up.
-
-    A run being created beside this may find a path folder it just made gone; ``make_run_folder``
-    makes it again.
-    """
-    for folder, dirs, files in os.walk(runs_dir, topdown=False):
-        if folder == str(runs_dir) or files or os.path.basename(folder).startswith("."):
-            continue
-        try:
-            os.rmdir(folder)  # fails, harmlessly, if something appeared in it meanwhile
-        except OSError:
-            continue
