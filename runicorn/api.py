@@ -62,6 +62,16 @@ class RunView:
 
     # -- identity and state ---------------------------------------------------------
 
+    def check(self) -> list[str]:
+        """Read every file of the run folder as the format says; every problem found, one sentence each."""
+        _ = self.status, self.summary, self.run_config, self.environment, self.primary, self.pin
+        self.read_manifest()
+        for problem in self.folder.check_timeline():
+            text = f"run folder {self.run_dir}: {problem}"
+            if text not in self.problems:
+                self.problems.append(text)
+        return self.problems
+
     @property
     def damaged(self) -> bool:
         """Whether its identity or status cannot be read (the run can still be listed and removed)."""
@@ -234,6 +244,7 @@ class Api:
     def __init__(self, storage: str | Path | None = None):
         self.storage = StorageRoot(storage)
         self.root = self.storage.root
+        self.problems: list[str] = []  # folders under runs/ the last listing could not read
 
     def require_root(self) -> None:
         """Refuse a folder that is no storage root: a mistyped path is an error, never a new store."""
@@ -248,8 +259,11 @@ class Api:
         return self.storage.store
 
     def scan(self, path: str | None = None) -> RunScan:
-        """Every run folder (damaged ones included) and the folders that could not be listed."""
-        return scan_runs(self.storage.runs_dir, path)
+        """Every run folder (damaged ones included) and the folders that could not be listed (also kept in
+        ``problems``: a run inside one is not listed, and the caller should say so)."""
+        scan = scan_runs(self.storage.runs_dir, path)
+        self.problems = list(scan.problems)
+        return scan
 
     def runs(self, path: str | None = None, *, status: str | None = None, alias: str | None = None,
              tags: Iterable[str] | None = None) -> list[RunView]:
@@ -278,4 +292,7 @@ class Api:
             if matches:
                 shown = ", ".join(sorted(f"{v.path}/{v.id}" for v in matches)[:5])
                 raise AmbiguousRunId(f"{what} {run!r} matches {len(matches)} runs ({shown}); give more of the id")
-        raise RunNotFound(f"no run with id, alias or id prefix {run!r} under {self.root}; `runicorn ls` lists runs")
+        hidden = f" ({len(self.problems)} folders under runs/ could not be listed, first: {self.problems[0]})" \
+            if self.problems else ""
+        raise RunNotFound(f"no run with id, alias or id prefix {run!r} under {self.root}{hidden}; "
+                          "`runicorn ls` lists runs")

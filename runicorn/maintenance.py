@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass, field
 
 from .api import Api, RunView
@@ -91,6 +92,8 @@ class DiskUsage:
     store_bytes: int = 0
     store_objects: int = 0
     unreferenced_bytes: int = 0
+    unreferenced_fresh_bytes: int = 0  # of those, younger than the default grace period: gc keeps them for now
+    fresh_until: float | None = None  # when the youngest of them becomes collectable
     missing_objects: int = 0  # referenced by a run, absent from the store: not counted in any figure
     damaged_objects: int = 0  # referenced but unreadable (a tree that does not parse): what lies below is not counted
     runs: list[RunUsage] = field(default_factory=list)
@@ -110,6 +113,7 @@ def disk_usage(api: Api, path_prefix: str | None = None, progress: Progress = NO
     listing = Listing(store)
     walker = Walker(store, listing)
     everyone = api.runs()
+    hidden = list(api.problems)  # runs in folders that cannot be listed: their objects look unreferenced
     selected = {v.id for v in api.runs(path_prefix)} if path_prefix else {v.id for v in everyone}
     per_run: dict[str, set] = {}
     holders: dict = {}
@@ -138,9 +142,14 @@ def disk_usage(api: Api, path_prefix: str | None = None, progress: Progress = NO
     usage.logical_bytes = sum(r.logical_bytes for r in usage.runs)
     physical: set = set().union(*(per_run[r.id] for r in usage.runs)) if usage.runs else set()
     usage.physical_bytes = sum(walker.size(o) for o in physical)
-    usage.unreferenced_bytes = sum(o.size for oid, o in listing.objects.items() if oid not in holders)
+    unreferenced = [o for oid, o in listing.objects.items() if oid not in holders]
+    usage.unreferenced_bytes = sum(o.size for o in unreferenced)
+    fresh = [o for o in unreferenced if o.mtime > time.time() - DEFAULT_GRACE_SECONDS]
+    usage.unreferenced_fresh_bytes = sum(o.size for o in fresh)
+    usage.fresh_until = max(o.mtime for o in fresh) + DEFAULT_GRACE_SECONDS if fresh else None
     usage.missing_objects = len(missing)
     usage.damaged_objects = len(damaged)
+    usage.problems = hidden + usage.problems
     return usage
 
 
@@ -164,16 +173,10 @@ def verify_storage(api: Api, progress: Progress = NO_PROGRESS) -> StorageReport:
     roots = collect_roots(api)
     report = StorageReport(verify(api.store, roots.by_run, progress), list(roots.problems))
     for folder in api.scan().folders:
-        for problem in _folder_problems(RunView(folder)):
+        for problem in RunView(folder).check():
             if problem not in report.damaged_runs:
                 report.damaged_runs.append(problem)
     return report
-
-
-def _folder_problems(view: RunView) -> list[str]:
-    """Read every state file of a run (each read notes its damage in ``problems``)."""
-    _ = view.status, view.summary, view.run_config, view.environment, view.primary
-    return view.problems
 
 
 # -- rm -----------------------------------------------------------------------------

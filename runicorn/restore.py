@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .api import RunView
-from .errors import RunError, UnsupportedFormat
+from .errors import DamagedRun, RunError, UnsupportedFormat
 from .runfolder import ManifestEntry, jsonable_tree
 from .store import (DIR, NO_PROGRESS, TREE, MaterializeResult, ObjectStore, Progress, Ref, atomic_write_json,
                     check_name, check_tree, make_real_dir, materialize_blob, materialize_tree, prepare_target,
@@ -151,6 +151,9 @@ def _entry(view: RunView, kind: str, name: str | None) -> tuple[ManifestEntry, s
         why = {id(entry): why for entry, why in manifest.judged()}
         return stored[-1], why.get(id(stored[-1]))
     restorable = sorted(e.name for e in latest if e.ref is not None)
+    if manifest.problems:  # what is asked for may stand in a line that does not read
+        raise DamagedRun(f"run {view.id} has no stored {kind}{f' named {name!r}' if name else ''} that reads: its "
+                         f"manifest is damaged ({manifest.problems[0]}); `runicorn verify` shows the damage")
     if kind == "code":
         raise RunError(f"run {view.id} has no code snapshot (it was started without snapshot_code=True)")
     if name is None:
@@ -183,6 +186,9 @@ def _outputs_tree(store: ObjectStore, view: RunView, name: str | None, version: 
 def _plan_config(store: ObjectStore, view: RunView) -> RestorePlan:
     """Config files as they were, plus ``runicorn-config.json`` with the logged args and extra values."""
     config = view.run_config
+    damage = [p for p in view.problems if "config.json" in p]
+    if damage:
+        raise DamagedRun(damage[0])
     files = config.stored_files()
     if not config.args and not config.extra and not files:
         raise RunError(f"run {view.id} logged no config (run.log_config)")

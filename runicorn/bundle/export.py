@@ -40,8 +40,9 @@ def plan_export(api: Api, views: list[RunView]) -> ExportPlan:
         raise BundleError("nothing to export: no runs selected")
     views = list({str(v.run_dir): v for v in views}.values())  # a run named twice is exported once
     for view in views:
-        if view.damaged:
-            raise BundleError(f"run {view.id} is damaged ({view.problems[0]}); repair or remove it before exporting")
+        problems = view.check()
+        if problems:  # a bundle of it would be refused by import: say so now
+            raise BundleError(f"run {view.id} is damaged ({problems[0]}); repair or remove it before exporting")
     walker = Walker(api.store)
     reach = walker.walk([ref for view in views for ref in view.roots()])
     if reach.missing:

@@ -93,6 +93,7 @@ def du_command(obj, path_prefix, as_json):
         echo_json({"logical_bytes": usage.logical_bytes, "physical_bytes": usage.physical_bytes,
                    "dedup_ratio": usage.dedup_ratio, "store_bytes": usage.store_bytes,
                    "store_objects": usage.store_objects, "unreferenced_bytes": usage.unreferenced_bytes,
+                   "unreferenced_fresh_bytes": usage.unreferenced_fresh_bytes, "fresh_until": usage.fresh_until,
                    "missing_objects": usage.missing_objects, "damaged_objects": usage.damaged_objects,
                    "problems": usage.problems, "runs": [vars(r) for r in usage.runs]})
         return
@@ -104,9 +105,16 @@ def du_command(obj, path_prefix, as_json):
     click.echo(f"logical  {human_bytes(usage.logical_bytes)}  (what the runs refer to)")
     click.echo(f"physical {human_bytes(usage.physical_bytes)}  (what the store holds for them)")
     click.echo(f"dedup    {usage.dedup_ratio:.2f}x")
-    click.echo(f"store    {human_bytes(usage.store_bytes)} in {usage.store_objects} objects"
-               + (f", {human_bytes(usage.unreferenced_bytes)} unreferenced (`runicorn gc` reclaims it)"
-                  if usage.unreferenced_bytes else ""))
+    click.echo(f"store    {human_bytes(usage.store_bytes)} in {plural(usage.store_objects, 'object')}"
+               + (f", {human_bytes(usage.unreferenced_bytes)} unreferenced" if usage.unreferenced_bytes else ""))
+    if usage.unreferenced_bytes and usage.problems:
+        click.echo("         gc reclaims none of it while the problems below remain (it cannot see every reference)")
+    elif usage.unreferenced_bytes:
+        now = usage.unreferenced_bytes - usage.unreferenced_fresh_bytes
+        click.echo(f"         `runicorn gc` reclaims {human_bytes(now)} now"
+                   + (f"; {human_bytes(usage.unreferenced_fresh_bytes)} is younger than the grace period (1h), "
+                      f"collectable from {human_time(usage.fresh_until)} or now with `runicorn gc --grace 0s`"
+                      if usage.unreferenced_fresh_bytes else ""))
     for problem in usage.problems:
         click.echo(f"warning: {problem}", err=True)
     if usage.damaged_objects:

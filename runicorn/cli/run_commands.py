@@ -56,6 +56,8 @@ def ls_command(obj, path_prefix, status, as_json):
     Example: runicorn ls cv/resnet50 --status finished
     """
     views = obj.api.runs(path_prefix, status=status)
+    for problem in obj.api.problems:
+        click.echo(f"warning: {problem}; the runs inside it are not listed", err=True)
     if as_json:
         echo_json([run_summary(v) for v in views])
         return
@@ -98,6 +100,7 @@ def show_command(obj, run, as_json):
     view = obj.api.run(run)
     if view.unsupported:
         raise UnsupportedFormat(view.unsupported)
+    view.check()  # every file read, so what does not read is reported below
     metrics = view.metric_keys()
     assets = _asset_rows(view, obj.api.store)
     if as_json:

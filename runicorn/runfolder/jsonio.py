@@ -36,8 +36,10 @@ def encode_line(record: dict) -> str:
 
 def _decode_nonfinite(obj: dict) -> Any:
     if len(obj) == 1 and "$float" in obj:
-        return _NONFINITE.get(obj["$float"], math.nan)
-    return obj
+        marker = obj["$float"]
+        if isinstance(marker, str) and marker in _NONFINITE:
+            return _NONFINITE[marker]
+    return obj  # anything else is plain data, however it looks
 
 
 def decode_line(line: bytes | str) -> Any:
@@ -59,12 +61,14 @@ def read_lines(path: Path) -> tuple[list[tuple[int, Any | Unreadable]], bool]:
     torn = end + 1 < len(data)
     if end < 0:
         return [], torn
-    body = data[: end + 1].decode("utf-8", errors="replace")
+    body = data[:end].decode("utf-8", errors="replace")
     hook = _decode_nonfinite if '"$float"' in body else None
-    lines = body.splitlines()
+    lines = body.split("\n")  # only "\n" ends a line: U+2028 and friends may stand inside a JSON string
     try:
-        return list(enumerate(json.loads("[" + ",".join(lines) + "]", object_hook=hook), 1)), torn
-    except ValueError:
+        values = json.loads("[" + ",".join(lines) + "]", object_hook=hook)
+        if len(values) == len(lines):  # else one line held two values: judge each line on its own
+            return list(enumerate(values, 1)), torn
+    except (ValueError, RecursionError):
         pass
     parsed = []
     for number, line in enumerate(lines, 1):  # a damaged line in the middle: judge each one
@@ -72,6 +76,8 @@ def read_lines(path: Path) -> tuple[list[tuple[int, Any | Unreadable]], bool]:
             parsed.append((number, json.loads(line, object_hook=hook)))
         except ValueError as exc:
             parsed.append((number, Unreadable(f"line {number} is not JSON ({exc})")))
+        except RecursionError:
+            parsed.append((number, Unreadable(f"line {number} nests too deeply to read")))
     return parsed, torn
 
 

@@ -94,6 +94,8 @@ def parse_tree(data: bytes, tree_id: str = "?") -> list[TreeEntry]:
             record = json.loads(line)
         except ValueError as exc:
             raise CorruptObject(tree_id, detail=f"bad tree entry: {exc}") from None
+        except RecursionError:
+            raise CorruptObject(tree_id, detail="a tree entry nests too deeply to read") from None
         entry = _entry_from_json(record, tree_id)
         # Only the canonical bytes are a tree: otherwise one folder could have many ids.
         try:
