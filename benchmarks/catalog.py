@@ -44,6 +44,11 @@ WORKLOADS = [
              "w5_images.py", ("main",), {"images": 500}),
     Workload("W6", "CLI on the W3 root: rm half of its runs, gc, export the other half, import, restore",
              "w6_cli.py", ("main",), needs="W3"),
+    # --quick: 10 runs × 5 epochs × 4 MiB; the full size stores 20 GiB before its first gc.
+    Workload("W8", "retention: {runs} runs × {epochs} epochs overwriting a {size_mib} MiB last.pt (rolling), "
+             "then keep the best {keep_best} runs' outputs and gc",
+             "w8_retention.py", ("sweep", "retain"), {"runs": 50, "epochs": 20, "size_mib": 20, "keep_best": 3},
+             quick_params={"runs": 10, "epochs": 5, "size_mib": 4}),
 ]
 
 

@@ -79,7 +79,7 @@ def main() -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1 repetition instead of 3, fewer W3 runs")
+    parser.add_argument("--quick", action="store_true", help="1 repetition instead of 3, fewer W3 runs, a smaller W8")
     parser.add_argument("--full", action="store_true", help="also run W1b (200,000 calls)")
     parser.add_argument("--only", type=lambda s: s.split(","), help="comma-separated ids, e.g. W1,W3")
     parser.add_argument("--side", choices=("both", "ours", "peer"), default="both")
