@@ -68,9 +68,11 @@ def collect_garbage(api: Api, *, grace_seconds: float = DEFAULT_GRACE_SECONDS, d
     if not dry_run:  # a dry run changes nothing, not even leftovers of an interrupted rm or import
         _purge_deleted_runs(api)
         remove_stale_staging(api.storage.runs_dir)
-    roots = collect_roots(api)
-    return collect(api.store, roots.all(), grace_seconds, dry_run=dry_run, progress=progress,
-                   problems=roots.problems)
+    def roots():  # read by gc after it listed the objects (docs/format.md, gc rule 8)
+        found = collect_roots(api)
+        return found.all(), found.problems
+
+    return collect(api.store, roots, grace_seconds, dry_run=dry_run, progress=progress)
 
 
 # -- du ---------------------------------------------------------------------------

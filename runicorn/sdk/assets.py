@@ -40,7 +40,8 @@ _IDENTIFIER_SOURCES = frozenset({"huggingface", "hf", "torchvision", "timm", "to
 
 class RunAssets:
     def __init__(self, *, store: Callable[[], ObjectStore], folder: RunFolder, writer: RunWriter,
-                 storage_root: Path, workspace_root: Path | None, config: RunConfig, current_step: Callable[[], int]):
+                 storage_root: Path, workspace_root: Path | None, config: RunConfig, current_step: Callable[[], int],
+                 write_state: Callable[[Callable[[], None]], None]):
         self._store = store
         self._folder = folder
         self._writer = writer
@@ -48,6 +49,7 @@ class RunAssets:
         self.workspace_root = workspace_root
         self.config = config
         self._current_step = current_step
+        self._write_state = write_state  # the run's guard: a state file of a folder deleted under it is skipped
         self._background: list[threading.Thread] = []
         self._outputs = None
         self._image_batch = None
@@ -149,9 +151,13 @@ class RunAssets:
     def _set_identity_git(self, git: dict | None) -> None:
         if not git or not self._folder.exists():  # a folder deleted under the live run keeps nothing
             return
-        identity = self._folder.read_identity()
-        identity.git = git
-        self._folder.write_identity(identity)
+
+        def write() -> None:
+            identity = self._folder.read_identity()
+            identity.git = git
+            self._folder.write_identity(identity)
+
+        self._write_state(write)
 
     def _record_git(self) -> None:
         from .gitinfo import git_metadata
@@ -162,7 +168,8 @@ class RunAssets:
     def _capture_environment(self) -> None:
         from .environment import capture_environment
 
-        self._folder.write_environment(capture_environment())
+        environment = capture_environment()
+        self._write_state(lambda: self._folder.write_environment(environment))
 
     # -- code -----------------------------------------------------------------
 
@@ -203,7 +210,7 @@ class RunAssets:
                     config.config_files = kept + [{"path": str(path), "name": path.name, "id": oid.tagged,
                                                    "size": size}]
                     self.add_root("config_file", path.name, oid, BLOB, path=str(path), size=size)
-        self._folder.write_config(config)
+        self._write_state(lambda: self._folder.write_config(config))
 
     # -- datasets and pretrained weights -----------------------------------------------
 

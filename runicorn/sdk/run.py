@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import RunExists, RunNotFound
+from ..errors import DamagedRun, RunExists, RunNotFound
 from ..runfolder import (METRICS, RESERVED_KEYS, TEXT_LOG, Identity, PrimaryMetric, RunConfig, RunFolder, Status,
                          TimelineEncoder, new_run_id, scan_runs, validate_path, validate_run_id)
 from ..storage import StorageRoot
@@ -110,7 +110,7 @@ class Run:
         self._assets = RunAssets(store=lambda: root.store, folder=folder, writer=self._writer,
                                  storage_root=self.storage_root,
                                  workspace_root=Path(workspace_root).resolve() if workspace_root else None,
-                                 config=config, current_step=lambda: self._step)
+                                 config=config, current_step=lambda: self._step, write_state=self._write_state)
         try:
             self._assets.start(snapshot_code=snapshot_code, force_snapshot=force_snapshot, capture_env=capture_env)
         except BaseException as exc:
@@ -140,7 +140,7 @@ class Run:
             return
         try:
             write()
-        except FileNotFoundError:
+        except (FileNotFoundError, DamagedRun):  # a file, or the identity read before a rewrite, is gone
             if self._folder.exists():
                 raise
             self._on_folder_gone()

@@ -26,7 +26,7 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from ..errors import GcLocked, GcRefused
 from .atomic import stale_temp_files
@@ -109,11 +109,16 @@ class GcResult:
     taken_back: int = 0  # referenced objects moved back out of the trash
 
 
-def plan(store: ObjectStore, roots: Iterable[Ref], grace_seconds: float = DEFAULT_GRACE_SECONDS,
+RootsFn = Callable[[], tuple[Iterable[Ref], list[str]]]
+
+
+def plan(store: ObjectStore, roots: Iterable[Ref] | RootsFn, grace_seconds: float = DEFAULT_GRACE_SECONDS,
          progress: Progress = NO_PROGRESS, *, problems: Iterable[str] = ()) -> GcPlan:
     """Decide what to delete. Listing happens before marking: see the module docstring.
 
-    ``progress`` counts the objects classified, out of the number listed.
+    ``roots`` may be a function returning the roots and the problems found reading them: it is called
+    after the listing, so a root written meanwhile names only objects that are younger than the listing
+    (or leased). ``progress`` counts the objects classified, out of the number listed.
     """
     if grace_seconds < 0:
         raise ValueError(f"grace period must be >= 0 seconds, got {grace_seconds}")
@@ -122,6 +127,9 @@ def plan(store: ObjectStore, roots: Iterable[Ref], grace_seconds: float = DEFAUL
     leased_since, dead_leases = scan_leases(store.leases_dir, started)
     listing = Listing(store)
     progress.start(len(listing.objects), "objects")
+    if callable(roots):
+        roots, found = roots()
+        problems = [*problems, *found]
     reach = Walker(store, listing).walk(roots, progress=progress)
     result = GcPlan(started_at=started, grace_seconds=grace_seconds, reach=reach, problems=list(problems),
                     leased_since=leased_since, dead_leases=dead_leases)
@@ -184,6 +192,11 @@ def _move_to_trash(store: ObjectStore, obj: StoredObject, cutoff: float) -> bool
     except FileNotFoundError:
         return False
     try:
+        # A writer that refreshed it between the check above and the move refreshed the file that moved
+        # (a refresh after the move fails and takes it back itself): it is in use, so it goes back.
+        if os.lstat(destination).st_mtime >= cutoff:
+            store.take_back(obj.id)
+            return False
         os.utime(destination)  # the trash time: when a later gc may purge it
     except FileNotFoundError:
         return False  # a writer took it back from the trash in between (rule 3)
@@ -205,7 +218,7 @@ def gc_lock(store: ObjectStore) -> Iterator[None]:
         os.close(fd)
 
 
-def collect(store: ObjectStore, roots: Iterable[Ref], grace_seconds: float = DEFAULT_GRACE_SECONDS, *,
+def collect(store: ObjectStore, roots: Iterable[Ref] | RootsFn, grace_seconds: float = DEFAULT_GRACE_SECONDS, *,
             dry_run: bool = False, progress: Progress = NO_PROGRESS,
             problems: Iterable[str] = ()) -> tuple[GcPlan, GcResult | None]:
     """Plan and (unless ``dry_run``) execute under the gc lock; a dry run takes no lock and writes nothing.
