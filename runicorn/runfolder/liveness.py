@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from typing import Any
+
+from ..store import pid_alive
 
 HEARTBEAT_INTERVAL_SECONDS = 5.0
 HEARTBEAT_STALE_SECONDS = 30.0
@@ -20,18 +21,7 @@ def effective_status(recorded: str, started_at: float | None, heartbeat: float |
     beat = heartbeat if heartbeat is not None else (started_at or 0.0)
     if now - beat > HEARTBEAT_STALE_SECONDS:
         return "crashed"
-    if host == socket.gethostname() and not _pid_alive(pid):
+    # An unknown pid (an older writer's status) leaves the judgement to the heartbeat.
+    if host == socket.gethostname() and isinstance(pid, int) and pid > 0 and not pid_alive(pid):
         return "crashed"
     return "running"
-
-
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return True  # unknown: trust the heartbeat
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -17,7 +17,7 @@ from .ingest import Ingester, IngestResult
 from .materialize import MaterializeResult, check_tree, make_real_dir, materialize_blob, materialize_tree, \
     prepare_target
 from .objects import DAMAGED, PENDING, PUBLISHED, TRASHED, ObjectStore, StoredObject
-from .owner import current_owner, owner_alive
+from .owner import current_owner, owner_alive, pid_alive
 from .progress import NO_PROGRESS, Progress
 from .reach import BLOB, TREE, Listing, Reach, Ref, Walker
 from .statcache import StatCache
@@ -76,6 +76,7 @@ __all__ = [
     "materialize_tree",
     "owner_alive",
     "parse_tree",
+    "pid_alive",
     "prepare_target",
     "put_tree",
     "read_tree",

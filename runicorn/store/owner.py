@@ -62,13 +62,14 @@ def owner_alive(tag: str, age_seconds: float) -> bool:
     if match["host"] != host_hash():
         return age_seconds < FOREIGN_OWNER_SECONDS
     pid, start = int(match["pid"]), int(match["start"])
-    if not _pid_exists(pid):
+    if not pid_alive(pid):
         return False
     actual = process_start(pid)
     return actual is not None and (start == 0 or actual == 0 or actual == start)
 
 
-def _pid_exists(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (one owned by another user counts)."""
     if pid <= 0:
         return False
     try:
