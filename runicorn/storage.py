@@ -15,6 +15,7 @@ from pathlib import Path
 from .store import ObjectStore, atomic_write_json
 
 ENV_STORAGE = "RUNICORN_DIR"
+GITIGNORE = ".gitignore"
 DEFAULT_FOLDER = ".runicorn"
 
 
@@ -31,8 +32,9 @@ def read_user_config() -> dict:
     return config if isinstance(config, dict) else {}
 
 
-def write_user_config(updates: dict) -> Path:
-    config = read_user_config()
+def write_user_config(updates: dict, *, replace: bool = False) -> Path:
+    """Merge ``updates`` into the user config (or, with ``replace``, write exactly them)."""
+    config = {} if replace else read_user_config()
     config.update(updates)
     path = user_config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +66,17 @@ class StorageRoot:
     def exists(self) -> bool:
         """Whether anything was ever stored here (a run or the object store)."""
         return self.runs_dir.is_dir() or self.store_dir.is_dir()
+
+    def prepare(self) -> bool:
+        """Make the root folder; a root made here ignores itself for git, as a virtual environment does.
+
+        Returns whether it made the folder.
+        """
+        if self.root.is_dir():
+            return False
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / GITIGNORE).write_text("# created by runicorn: a storage root is not source code\n*\n")
+        return True
 
     def __repr__(self) -> str:
         return f"StorageRoot({str(self.root)!r})"

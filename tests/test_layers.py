@@ -4,7 +4,7 @@
     1  runicorn.store            imports nothing outside itself but layer 0
     2  runicorn.runfolder, runicorn.storage
     3  the SDK, the read API and what works on runs (restore, compare, bundles, maintenance, retention)
-    4  runicorn.cli, runicorn.viewer, runicorn.demo
+    4  runicorn.cli, runicorn.viewer, runicorn.demo, runicorn.__main__
 
 Outside the store, the store is used through its package API (``runicorn.store``), never a submodule;
 below the top layer nothing imports the package top (``runicorn``), and only the CLI imports click.
@@ -23,7 +23,7 @@ LAYERS = {
     "runicorn.errors": 0, "runicorn._version": 0,
     "runicorn.store": 1,
     "runicorn.runfolder": 2, "runicorn.storage": 2,
-    "runicorn.cli": 4, "runicorn.viewer": 4, "runicorn.demo": 4,
+    "runicorn.cli": 4, "runicorn.viewer": 4, "runicorn.demo": 4, "runicorn.__main__": 4,
 }
 DEFAULT_LAYER = 3  # runicorn.api, runicorn.sdk, runicorn.restore, ...
 

@@ -7,9 +7,9 @@ folders' files under ``runs/<path>/<id>/``, then ``objects/ab/<62 hex>``.
 as hostile.
 """
 
-from .export import ExportPlan, export_runs, plan_export
+from .export import ExportPlan, export_runs, export_to_stream, plan_export
 from .format import BUNDLE_FORMAT, BUNDLE_VERSION, HEADER_NAME, BundleReport
 from .importer import import_bundle
 
-__all__ = ["BUNDLE_FORMAT", "BUNDLE_VERSION", "BundleReport", "ExportPlan", "HEADER_NAME", "export_runs",
+__all__ = ["BUNDLE_FORMAT", "BUNDLE_VERSION", "BundleReport", "ExportPlan", "HEADER_NAME", "export_runs", "export_to_stream",
            "import_bundle", "plan_export"]

@@ -30,6 +30,11 @@ class ExportPlan:
     sizes: dict[ObjectId, int]  # every object to write, in id order, with its size
 
     @property
+    def live(self) -> list[str]:
+        """Runs still being written: the bundle holds them as they are now."""
+        return [v.id for v in self.views if v.status == "running"]
+
+    @property
     def object_bytes(self) -> int:
         return sum(self.sizes.values())
 
@@ -53,6 +58,13 @@ def plan_export(api: Api, views: list[RunView]) -> ExportPlan:
         raise BundleError(f"the selected runs reference {len(reach.damaged)} unreadable objects (first: {first}: "
                           f"{reach.damaged[first]}); run `runicorn verify` to see the damage before exporting")
     return ExportPlan(views, {oid: walker.size(oid) for oid in sorted(reach.reached)})
+
+
+def export_to_stream(api: Api, plan: ExportPlan, stream, progress: Progress = NO_PROGRESS) -> BundleReport:
+    """Write the bundle to an open binary stream (``export -o -``: stdout, to pipe through ssh)."""
+    report = _write_bundle(api, plan, stream, progress)
+    report.bundle_bytes = report.object_bytes  # at least; a stream cannot be measured afterwards
+    return report
 
 
 def export_runs(api: Api, plan: ExportPlan, out_path: str | os.PathLike,
@@ -81,7 +93,7 @@ def _write_bundle(api: Api, plan: ExportPlan, handle, progress: Progress) -> Bun
     views = plan.views
     report = BundleReport(runs=[v.id for v in views])
     progress.start(plan.object_bytes, "bytes")
-    with tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=handle, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # a stream: stdout too
         header = header_bytes([{"id": v.id, "path": v.path} for v in views], len(plan.sizes), time.time(),
                               __version__)
         add_stream(tar, HEADER_NAME, io.BytesIO(header), len(header), time.time())

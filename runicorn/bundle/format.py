@@ -17,6 +17,7 @@ MAX_HEADER_BYTES = 64 << 20
 class BundleReport:
     runs: list[str] = field(default_factory=list)
     skipped_runs: list[str] = field(default_factory=list)
+    updated_runs: list[str] = field(default_factory=list)  # held here unfinished, replaced by a later state
     objects: int = 0
     object_bytes: int = 0
     objects_already_present: int = 0

@@ -13,8 +13,10 @@
   file content without that check.
 - Every run is checked against the root before any is published: a run already
   here with identical files is skipped (importing twice changes nothing); a
-  different run with the same id, an occupied folder, or a run that would land
-  inside another run's folder refuses the bundle. Run folders then appear
+  copy held here unfinished of the same run, exported again later (same
+  identity, its files a continuation of ours), is replaced by the later state;
+  a different run with the same id, an occupied folder, or a run that would
+  land inside another run's folder refuses the bundle. Run folders then appear
   (renamed from staging) only after the objects they name are durable.
 - On any error nothing stays: staging, temp files, and a storage root the
   import itself created are removed. A killed import leaves a staging folder
@@ -32,9 +34,10 @@ import time
 from pathlib import Path
 
 from ..api import Api
+from ..storage import GITIGNORE
 from ..errors import BundleError, CorruptObject, DamagedRun, UnsupportedFormat
-from ..runfolder import (HEARTBEAT, IDENTITY, MANIFEST, RUN_FILES, STAGING_PREFIX, RunFolder, make_run_folder,
-                         remove_stale_staging, run_folder, scan_runs, validate_path, validate_run_id)
+from ..runfolder import (APPEND_ONLY_FILES, HEARTBEAT, IDENTITY, MANIFEST, RUN_FILES, STAGING_PREFIX, RunFolder,
+                         make_run_folder, remove_stale_staging, run_folder, scan_runs, validate_path, validate_run_id)
 from ..store import (DAMAGED, NO_PROGRESS, PUBLISHED, ObjectId, ObjectStore, Progress, ProgressReader, Walker,
                      crash_point, current_owner, fsync_dir, hash_stream)
 from .format import BUNDLE_FORMAT, BUNDLE_VERSION, HEADER_NAME, MAX_HEADER_BYTES, BundleReport
@@ -70,6 +73,7 @@ def import_bundle(api: Api, bundle_path: str | os.PathLike, progress: Progress =
         raise BundleError(f"{api.root} has a store that holds objects but no runs folder ({runs_dir} is missing "
                           "or not a folder: moved or not mounted?); nothing was imported. Find the runs first")
     new_root = not api.storage.exists()
+    made_folder = api.storage.prepare()
     staging = Staging(api.storage.runs_dir)
     try:
         store = api.storage.store  # importing into a new root creates it
@@ -82,24 +86,26 @@ def import_bundle(api: Api, bundle_path: str | os.PathLike, progress: Progress =
             to_publish = _plan_runs(api, staging, runs, report)
         # Objects are durable now (end of batch); only then may manifests name them.
         _publish(api.storage.runs_dir, staging, to_publish)
-        report.runs = [run_id for _, run_id in to_publish]
+        report.runs = [run_id for _, run_id, _ in to_publish]
     except (tarfile.TarError, EOFError, OSError, CorruptObject, UnicodeDecodeError) as exc:
-        _undo_new_root(api, new_root, staging)
+        _undo_new_root(api, new_root, made_folder, staging)
         raise BundleError(f"bundle {bundle_path} is damaged: {exc}; nothing was imported") from exc
     except BaseException:
-        _undo_new_root(api, new_root, staging)
+        _undo_new_root(api, new_root, made_folder, staging)
         raise
     finally:
         staging.remove()
     return report
 
 
-def _undo_new_root(api: Api, new_root: bool, staging: Staging) -> None:
-    """A refused import into a root it created leaves no empty store behind."""
+def _undo_new_root(api: Api, new_root: bool, made_folder: bool, staging: Staging) -> None:
+    """A refused import into a root it created leaves no empty store behind (nor the folder it made)."""
     staging.remove()
     if new_root:
         for folder in (api.storage.store_dir, api.storage.runs_dir):
             shutil.rmtree(folder, ignore_errors=True)
+    if made_folder:
+        (api.storage.root / GITIGNORE).unlink(missing_ok=True)
         try:
             api.storage.root.rmdir()  # only when it holds nothing else
         except OSError:
@@ -298,8 +304,8 @@ def _check_complete(store: ObjectStore, staging: Staging, runs: dict) -> None:
         raise BundleError(f"the bundle's runs reference an unreadable object ({first}: {reach.damaged[first]})")
 
 
-def _plan_runs(api: Api, staging: Staging, runs: dict, report: BundleReport) -> list[tuple[str, str]]:
-    """Runs to publish; every conflict is found before anything is published."""
+def _plan_runs(api: Api, staging: Staging, runs: dict, report: BundleReport) -> list[tuple[str, str, Path | None]]:
+    """Runs to publish, each with the older copy it replaces (or None); every conflict is found first."""
     runs_dir = api.storage.runs_dir
     here: dict[str, list[RunFolder]] = {}
     for folder in scan_runs(runs_dir).folders:
@@ -313,6 +319,10 @@ def _plan_runs(api: Api, staging: Staging, runs: dict, report: BundleReport) -> 
             if len(same_id) == 1 and _same_files(same_id[0].path, staged.path):
                 report.skipped_runs.append(run_id)
                 continue
+            if len(same_id) == 1 and _later_state(same_id[0], staged):
+                publish.append((path, run_id, same_id[0].path))  # a newer export of a run held unfinished here
+                report.updated_runs.append(run_id)
+                continue
             where = "/".join(same_id[0].path.relative_to(runs_dir).parts)
             raise BundleError(f"a different run with id {run_id} already exists here ({where}); nothing was "
                               "imported. Remove it (`runicorn rm`) or import into another storage root")
@@ -325,17 +335,56 @@ def _plan_runs(api: Api, staging: Staging, runs: dict, report: BundleReport) -> 
             if parent in finals or any(os.path.lexists(parent / name) for name in (IDENTITY, MANIFEST)):
                 raise BundleError(f"run {run_id} would land inside the folder of run {parent.name}; "
                                   "nothing was imported")
-        publish.append((path, run_id))
+        publish.append((path, run_id, None))
     return publish
 
 
-def _publish(runs_dir: Path, staging: Staging, to_publish: list[tuple[str, str]]) -> None:
-    """Rename staged folders into place; if one fails, the ones already moved go back (all or nothing)."""
+def _later_state(here: RunFolder, staged: RunFolder) -> bool:
+    """Whether the staged run is the same run as ``here``, exported later: ``here`` never finished, the identities
+    match (alias and tags may have changed on resume), and each append-only file here is the start of the staged one's."""
+    try:
+        old, new, status = here.read_identity(), staged.read_identity(), here.read_status()
+    except (DamagedRun, UnsupportedFormat):
+        return False
+    if (status is not None and status.status != "running") or (old.id, old.path, old.created_at, old.extra) != \
+            (new.id, new.path, new.created_at, new.extra):
+        return False
+    for name in APPEND_ONLY_FILES:
+        if not _starts_with(staged.path / name, here.path / name):
+            return False
+    return True
+
+
+def _starts_with(longer: Path, shorter: Path) -> bool:
+    """``shorter``'s bytes are the first bytes of ``longer`` (a missing file is empty), compared in chunks."""
+    try:
+        with open(shorter, "rb") as a:
+            try:
+                with open(longer, "rb") as b:
+                    while True:
+                        chunk = a.read(1 << 20)
+                        if not chunk:
+                            return True
+                        if b.read(len(chunk)) != chunk:
+                            return False
+            except FileNotFoundError:
+                return a.read(1) == b""
+    except FileNotFoundError:
+        return True
+
+
+def _publish(runs_dir: Path, staging: Staging, to_publish: list[tuple[str, str, Path | None]]) -> None:
+    """Rename staged folders into place (an older copy they replace goes into staging first); if one fails, the
+    ones already moved go back (all or nothing)."""
     done: list[tuple[Path, Path]] = []
     try:
-        for path, run_id in to_publish:
+        for path, run_id, older in to_publish:
             final = run_folder(runs_dir, path, run_id)
             source = staging.folder(path, run_id).path
+            if older is not None:
+                aside = staging.root / f".older-{run_id}"
+                os.rename(older, aside)
+                done.append((aside, older))
             for attempt in range(3):  # a concurrent prune of empty path folders may take the parent just made
                 make_run_folder(final.parent, exist_ok=True)
                 try:

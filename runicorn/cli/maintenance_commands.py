@@ -157,6 +157,9 @@ def verify_command(obj, as_json):
             click.echo(f"damaged run: {problem}")
         if report.in_trash:
             click.echo(f"{len(report.in_trash)} referenced objects are in the trash; the next read or gc takes them back")
-        click.echo("ok" if storage_report.ok else "store is damaged: restore affected runs from a bundle or backup")
+        click.echo("ok" if storage_report.ok else
+                   "damaged. To repair objects, import a bundle holding good copies (`runicorn export` of the same "
+                   "runs from another storage root, then `runicorn import BUNDLE` here), or restore the store from "
+                   "a backup; remove runs whose folders are damaged with `runicorn rm`")
     if not storage_report.ok:
         raise SystemExit(1)

@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 import re
+import shutil
 import sys
 import time
 from typing import Any, Iterator
@@ -81,12 +82,33 @@ def human_value(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def table(headers: list[str], rows: list[list[Any]], max_width: int = 48) -> str:
-    """A plain-text table: columns padded to their widest cell (cut at ``max_width``)."""
+def table(headers: list[str], rows: list[list[Any]], max_width: int = 48, droppable: tuple[str, ...] = ()) -> str:
+    """A plain-text table: columns padded to their widest cell (cut at ``max_width``).
+
+    On a terminal it fits the terminal's width: the ``droppable`` columns go first, least important first,
+    then the widest cells are cut. Piped output keeps every column (scripts should use --json anyway).
+    """
     cells = [[_cut(str(c), max_width) for c in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    columns = list(range(len(headers)))
+    room = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+    def widths() -> dict[int, int]:
+        return {i: max([len(headers[i])] + [len(r[i]) for r in cells]) for i in columns}
+
+    if room is not None:
+        for name in droppable:
+            if sum(widths().values()) + 2 * (len(columns) - 1) <= room:
+                break
+            columns = [i for i in columns if headers[i] != name]
+        while sum(widths().values()) + 2 * (len(columns) - 1) > room:
+            current = widths()
+            widest = max(columns, key=lambda i: current[i])
+            if current[widest] <= max(8, len(headers[widest])):
+                break  # as narrow as it can usefully get
+            cells = [[_cut(c, current[widest] - 1) if i == widest else c for i, c in enumerate(r)] for r in cells]
+    final = widths()
+    lines = ["  ".join(headers[i].ljust(final[i]) for i in columns).rstrip()]
+    lines += ["  ".join(row[i].ljust(final[i]) for i in columns).rstrip() for row in cells]
     return "\n".join(lines)
 
 
@@ -109,8 +131,9 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def echo_json(value: Any) -> None:
-    click.echo(json.dumps(_json_safe(value), indent=2, sort_keys=True, default=_json_default, allow_nan=False))
+def echo_json(value: Any, *, err: bool = False) -> None:
+    click.echo(json.dumps(_json_safe(value), indent=2, sort_keys=True, default=_json_default, allow_nan=False),
+               err=err)
 
 
 class ProgressBar:

@@ -12,7 +12,7 @@ from ..store import BLOB
 from ..compare import diff_runs
 from ..maintenance import remove_runs
 from .main import cli
-from .output import PathPrefix, echo_json, human_bytes, human_duration, human_time, human_value, table
+from .output import PathPrefix, echo_json, human_bytes, human_duration, human_time, human_value, plural, table
 from .selection import select_runs
 
 
@@ -45,28 +45,34 @@ def _primary(view: RunView) -> str:
 
 @cli.command("ls")
 @click.argument("path_prefix", required=False, type=PathPrefix())
-@click.option("--status", type=click.Choice(["running", "finished", "failed", "interrupted", "crashed"]),
+@click.option("--status", type=click.Choice(["running", "finished", "failed", "interrupted", "crashed", "damaged"]),
               help="Only runs with this status.")
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Only runs with this tag (repeatable: all of them).")
+@click.option("--alias", help="Only runs with this alias.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_obj
-def ls_command(obj, path_prefix, status, as_json):
+def ls_command(obj, path_prefix, status, tags, alias, as_json):
     """List runs, oldest first.
 
     \b
     Example: runicorn ls cv/resnet50 --status finished
+             runicorn ls --tag sweep-1 --tag cv
     """
-    views = obj.api.runs(path_prefix, status=status)
+    views = obj.api.runs(path_prefix, status=status, tags=tags, alias=alias)
     for problem in obj.api.problems:
         click.echo(f"warning: {problem}; the runs inside it are not listed", err=True)
     if as_json:
         echo_json([run_summary(v) for v in views])
         return
     if not views:
-        click.echo(f"no runs under {obj.api.root}" + (f" matching {path_prefix!r}" if path_prefix else ""))
+        wanted = [f"under {path_prefix!r}" if path_prefix else "", f"with status {status}" if status else "",
+                  f"tagged {', '.join(tags)}" if tags else "", f"with alias {alias!r}" if alias else ""]
+        click.echo(f"no runs in {obj.api.root} " + " ".join(w for w in wanted if w))
         return
     rows = [[v.id, v.path, v.alias or "-", ",".join(v.tags) or "-", status_text(v), human_time(v.created_at),
              human_duration(v.duration), _primary(v)] for v in views]
-    click.echo(table(["ID", "PATH", "ALIAS", "TAGS", "STATUS", "CREATED", "DURATION", "PRIMARY METRIC"], rows))
+    click.echo(table(["ID", "PATH", "ALIAS", "TAGS", "STATUS", "CREATED", "DURATION", "PRIMARY METRIC"], rows,
+                     droppable=("TAGS", "DURATION", "ALIAS", "CREATED")))
 
 
 def _asset_rows(view: RunView, store) -> dict:
@@ -118,6 +124,12 @@ def show_command(obj, run, as_json):
         lines.append(f"pinned    {human_time(view.pin.get('pinned_at'))}" + (f": {view.pin['note']}" if view.pin.get("note") else ""))
     for drop in view.dropped():
         lines.append(f"dropped   {drop['role']} {drop['name']!r} at {human_time(drop['at'])}: {drop['reason']}")
+    versions = output_versions(obj.api.store, view)
+    if versions:
+        kept = sum(1 for v in versions if v.no_root_because is None)
+        restorable = sum(1 for v in versions if v.available)
+        lines.append(f"outputs   {plural(len(versions), 'version')} archived, {kept} kept through gc, {restorable} "
+                     f"restorable now (`runicorn outputs {view.id}`)")
     git = view.git
     if git:
         lines.append(f"git       {git.get('commit', '')[:12]} on {git.get('branch')}" + (" (dirty)" if git.get("dirty") else ""))
@@ -200,7 +212,7 @@ def diff_command(obj, run_a, run_b, as_json):
                    "code": vars(result.code)})
         return
     for title, changes in (("config", result.config), ("summary", result.summary)):
-        click.echo(f"{title}: " + ("no differences" if not changes else ""))
+        click.echo(f"{title}:" + (" no differences" if not changes else ""))
         if changes:
             click.echo(table(["KEY", result.a, result.b], [[c.key, human_value(c.a), human_value(c.b)] for c in changes], 60))
     code = result.code
@@ -238,6 +250,7 @@ def rm_command(obj, runs, path_prefix, yes, force):
     views = select_runs(api, runs, path_prefix)
     if not yes:
         click.echo("\n".join(f"  {v.id}  {v.path}  {v.status}" for v in views))
-        click.confirm(f"delete these {len(views)} run(s)?", abort=True)
+        click.confirm(f"delete {'this run' if len(views) == 1 else f'these {len(views)} runs'}?", abort=True)
     removed = remove_runs(api, views, force=force)
-    click.echo(f"deleted {len(removed)} run(s); run `runicorn gc` to reclaim their storage")
+    click.echo(f"deleted {plural(len(removed), 'run')}; their objects are garbage now: `runicorn gc` reclaims them "
+               "once the grace period (1h) has passed, or at once with `runicorn gc --grace 0s`")

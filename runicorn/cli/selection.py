@@ -11,6 +11,7 @@ def select_runs(api: Api, runs: tuple[str, ...], path_prefix: str | None) -> lis
     """The runs named, each once (an id and its prefix name one run); never an empty list."""
     if bool(runs) == bool(path_prefix):
         raise click.UsageError("give run ids or --path PREFIX (one of them)")
+    api.require_root()
     views = api.runs(path_prefix) if path_prefix else [api.run(r) for r in runs]
     views = list({str(v.run_dir): v for v in views}.values())
     if not views:

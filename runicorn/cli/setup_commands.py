@@ -9,6 +9,7 @@ import click
 
 from ..storage import read_user_config, resolve_storage_root, user_config_path, write_user_config
 from .main import cli
+from .output import echo_json
 from .maintenance_commands import du_command
 from .run_commands import ls_command
 
@@ -48,27 +49,41 @@ Try next:
 
 
 @cli.command("config")
-@click.argument("key", required=False, type=click.Choice(_SETTINGS))
-@click.argument("value", required=False)
+@click.argument("key", required=False, type=click.Choice(_SETTINGS), metavar="[KEY")
+@click.argument("value", required=False, metavar="[VALUE]]")
+@click.option("--unset", is_flag=True, help="Remove KEY's setting (the default applies again).")
+@click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
 @click.pass_obj
-def config_command(obj, key, value):
-    """Show or set user settings (stored in ~/.config/runicorn/config.json).
+def config_command(obj, key, value, unset, as_json):
+    """Show or set user settings (stored in ~/.config/runicorn/config.json). KEY: storage.
 
     \b
     Example: runicorn config storage ~/experiments   (the default storage root)
              runicorn config                          (show the settings)
+             runicorn config storage --unset          (back to $RUNICORN_DIR or ./.runicorn)
     """
-    if key is None:
-        config = read_user_config()
+    config = read_user_config()
+    if unset or value == "":
+        if key is None:
+            raise click.UsageError("--unset needs the KEY to remove, e.g. `runicorn config storage --unset`")
+        was = config.pop(key, None)
+        write_user_config(config, replace=True)
+        click.echo(f"unset {key}" + (f" (was {was})" if was else " (it was not set)"))
+        return
+    if key is not None and value is not None:
+        if key == "storage":
+            # An absolute path: a relative one would name a different folder from every working directory.
+            value = os.path.abspath(os.path.expanduser(value))
+        path = write_user_config({key: value})
+        click.echo(f"set {key} = {value} in {path}")
+        return
+    settings = {name: config.get(name) for name in _SETTINGS}
+    in_effect = str(resolve_storage_root(obj.storage))
+    if as_json:
+        echo_json({"config_file": str(user_config_path()), "settings": settings, "storage_in_effect": in_effect})
+    elif key is not None:
+        click.echo(settings[key] if settings[key] is not None else f"{key} is not set (in effect: {in_effect})")
+    else:
         click.echo(f"config file   {user_config_path()}")
-        click.echo(f"storage       {config.get('storage', '-')}")
-        click.echo(f"in effect     {resolve_storage_root(obj.storage)}")
-        return
-    if value is None:
-        click.echo(read_user_config().get(key, ""))
-        return
-    if key == "storage" and value:
-        # An absolute path: a relative one would name a different folder from every working directory.
-        value = os.path.abspath(os.path.expanduser(value))
-    path = write_user_config({key: value})
-    click.echo(f"set {key} = {value} in {path}")
+        click.echo(f"storage       {settings['storage'] or '(not set)'}")
+        click.echo(f"in effect     {in_effect}")

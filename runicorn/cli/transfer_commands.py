@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+from pathlib import Path
+
 import click
 
-from ..bundle import export_runs, import_bundle, plan_export
+from ..bundle import export_runs, export_to_stream, import_bundle, plan_export
+from ..store import TempFile
 from ..restore import plan_restore, restore
 from .main import cli
-from .output import PathPrefix, echo_json, human_bytes, progress
+from .output import PathPrefix, echo_json, human_bytes, plural, progress
 from .selection import select_runs
 
 _ALL_OUTPUTS = "\0all"  # --outputs given without a NAME
@@ -60,42 +65,82 @@ def restore_command(obj, run, code, outputs, dataset, pretrained, config, versio
 @cli.command("export")
 @click.argument("runs", nargs=-1)
 @click.option("--path", "path_prefix", type=PathPrefix(), help="Export every run under this path prefix.")
-@click.option("-o", "--output", "bundle", required=True, type=click.Path(dir_okay=False), help="Bundle file to write.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option("-o", "--output", "bundle", required=True, type=click.Path(dir_okay=False),
+              help="Bundle file to write; - writes it to stdout (to pipe it through ssh).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts (on stderr with -o -).")
 @click.pass_obj
 def export_command(obj, runs, path_prefix, bundle, as_json):
     """Write runs and exactly the objects they reference into one bundle file.
 
     \b
     Example: runicorn export --path cv/resnet50 -o resnet50.rnbundle
+             runicorn export RUN -o - | ssh gpu2 runicorn import -
     """
     api = obj.api
     plan = plan_export(api, select_runs(api, runs, path_prefix))
+    for run_id in plan.live:
+        click.echo(f"warning: run {run_id} is still running; the bundle holds it as it is now (export it again "
+                   "once it finished: importing the later bundle updates this copy)", err=True)
+    to_stdout = bundle == "-"
     with progress("exporting") as bar:
-        report = export_runs(api, plan, bundle, bar)
+        if to_stdout:
+            report = export_to_stream(api, plan, click.get_binary_stream("stdout"), bar)
+        else:
+            report = export_runs(api, plan, bundle, bar)
     if as_json:
         echo_json({"runs": report.runs, "objects": report.objects, "object_bytes": report.object_bytes,
-                   "bundle_bytes": report.bundle_bytes, "bundle": bundle})
+                   "bundle_bytes": report.bundle_bytes, "bundle": bundle}, err=to_stdout)
         return
-    click.echo(f"exported {len(report.runs)} run(s) and {report.objects} objects ({human_bytes(report.object_bytes)}) "
-               f"to {bundle} ({human_bytes(report.bundle_bytes)})")
+    click.echo(f"exported {plural(len(report.runs), 'run')} and {plural(report.objects, 'object')} "
+               f"({human_bytes(report.object_bytes)}) to {'stdout' if to_stdout else bundle}"
+               + ("" if to_stdout else f" ({human_bytes(report.bundle_bytes)})"), err=to_stdout)
 
 
 @cli.command("import")
-@click.argument("bundle", type=click.Path(dir_okay=False))
+@click.argument("bundle", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_obj
 def import_command(obj, bundle, as_json):
     """Merge a bundle into this storage root (verified; all or nothing; idempotent).
 
+    BUNDLE - reads the bundle from stdin. A good copy of an object that is
+    damaged here replaces it (the repair `runicorn verify` advises).
+
     \b
     Example: runicorn --storage ~/runs import resnet50.rnbundle
+             ssh gpu1 runicorn export RUN -o - | runicorn import -
     """
     with progress("importing") as bar:
-        report = import_bundle(obj.api, bundle, bar)
+        if bundle == "-":
+            with spooled_stdin(obj.api.root) as path:
+                report = import_bundle(obj.api, path, bar)
+        else:
+            report = import_bundle(obj.api, bundle, bar)
     if as_json:
-        echo_json({"runs": report.runs, "skipped_runs": report.skipped_runs, "objects": report.objects,
-                   "object_bytes": report.object_bytes, "objects_already_present": report.objects_already_present})
+        echo_json({"runs": report.runs, "skipped_runs": report.skipped_runs, "updated_runs": report.updated_runs,
+                   "objects": report.objects, "object_bytes": report.object_bytes,
+                   "objects_already_present": report.objects_already_present,
+                   "objects_repaired": report.objects_repaired})
         return
-    click.echo(f"imported {len(report.runs)} run(s), {report.objects} new objects ({human_bytes(report.object_bytes)}); "
-               f"{report.objects_already_present} objects and {len(report.skipped_runs)} run(s) were already here")
+    new = [r for r in report.runs if r not in report.updated_runs]
+    click.echo(f"imported {plural(len(new), 'run')}, {plural(report.objects, 'new object')} "
+               f"({human_bytes(report.object_bytes)}); {plural(report.objects_already_present, 'object')} and "
+               f"{plural(len(report.skipped_runs), 'run')} were already here")
+    if report.updated_runs:
+        click.echo(f"updated {plural(len(report.updated_runs), 'run')} held here unfinished to their later state: "
+                   f"{', '.join(report.updated_runs)}")
+    if report.objects_repaired:
+        click.echo(f"repaired {plural(report.objects_repaired, 'damaged object')} with the bundle's good copies")
+
+
+@contextlib.contextmanager
+def spooled_stdin(root):
+    """stdin copied to a temp file beside the storage root (import reads a bundle twice: members, then its end)."""
+    folder = root.parent if root.parent.is_dir() else Path.cwd()
+    temp = TempFile(folder, "stdin.rnbundle.", 0o600)
+    try:
+        shutil.copyfileobj(click.get_binary_stream("stdin"), open(temp.fd, "wb", closefd=False), 1 << 20)
+        temp.close(durable=False)
+        yield Path(temp.path)
+    finally:
+        temp.discard()

@@ -10,13 +10,14 @@ from .discovery import STAGING_PREFIX, RunScan, remove_stale_staging, scan_runs
 from .folder import RunFolder, make_run_folder
 from .jsonio import decode_line, encode_line, jsonable_tree
 from .liveness import HEARTBEAT_INTERVAL_SECONDS, HEARTBEAT_STALE_SECONDS, effective_status
-from .names import (CONFIG, ENVIRONMENT, HEARTBEAT, IDENTITY, MANIFEST, MEDIA, METRICS, PIN, PRIMARY_METRIC,
+from .names import (APPEND_ONLY_FILES, CONFIG, ENVIRONMENT, HEARTBEAT, IDENTITY, MANIFEST, MEDIA, METRICS, PIN, PRIMARY_METRIC,
                     RESERVED_KEYS, RUN_FILES, STATUS, SUMMARY, TEXT_LOG, new_run_id, run_folder, validate_path,
                     validate_run_id)
 from .records import DROPPED, ROLLING, STATUSES, Identity, Manifest, ManifestEntry, PrimaryMetric, RunConfig, Status
 from .timeline import TimelineEncoder
 
 __all__ = [
+    "APPEND_ONLY_FILES",
     "Appender",
     "CONFIG",
     "DROPPED",

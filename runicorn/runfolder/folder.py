@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Iterator
 from ..errors import DamagedRun, RunExists, UnsupportedFormat
 from .appender import Appender
 from .jsonio import Unreadable, encode_line, read_lines, read_state, write_state
-from .names import (CONFIG, ENVIRONMENT, HEARTBEAT, IDENTITY, MANIFEST, MARKER_FILES, MEDIA, METRICS, PIN,
+from .names import (APPEND_ONLY_FILES, CONFIG, ENVIRONMENT, HEARTBEAT, IDENTITY, MANIFEST, MARKER_FILES, MEDIA, METRICS, PIN,
                     PRIMARY_METRIC, RUN_FILES, STATUS, SUMMARY, TEXT_LOG, run_folder)
 from .records import Identity, Manifest, ManifestEntry, PrimaryMetric, RunConfig, Status
 from .timeline import TimelineEncoder, iter_rows, last_step
@@ -230,7 +230,7 @@ class RunFolder:
 
     def appender(self, name: str) -> Appender:
         """An open append-only file; a line file whose last line was torn by a crash gets that line ended first."""
-        if name not in (METRICS, MEDIA, TEXT_LOG, MANIFEST):
+        if name not in APPEND_ONLY_FILES:
             raise ValueError(f"{name!r} is not an append-only run file")
         appender = Appender(self.path / name)
         if name != METRICS and appender.end > 0 and not _ends_with_newline(self.path / name):

@@ -26,6 +26,7 @@ PIN = "pin.json"
 # Every file a run folder may hold; nothing else belongs to a run (bundles carry exactly these).
 RUN_FILES = (IDENTITY, STATUS, HEARTBEAT, METRICS, MEDIA, TEXT_LOG, SUMMARY, PRIMARY_METRIC, CONFIG, ENVIRONMENT,
              MANIFEST, PIN)
+APPEND_ONLY_FILES = (METRICS, MEDIA, TEXT_LOG, MANIFEST)
 # Files whose presence makes a folder a run folder, whatever state the others are in.
 MARKER_FILES = (IDENTITY, MANIFEST, STATUS)
 

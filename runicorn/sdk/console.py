@@ -2,7 +2,13 @@
 
 Progress bars (tqdm and friends) redraw a line with ``\\r``. ``tqdm_mode``:
 ``"smart"`` keeps the final state of each redrawn line, ``"all"`` keeps every
-redraw, ``"none"`` drops redrawn lines altogether.
+redraw, ``"none"`` drops redrawn lines altogether. Colour and cursor escape
+codes reach the terminal but not the log.
+
+Whatever reaches the terminal from Python is caught, in whatever order the
+script set things up: ``logging`` handlers made before the capture started
+(``logging.basicConfig()`` first, then ``rn.init``) hold the original stream,
+so their streams are switched to the capture while it lasts.
 """
 
 from __future__ import annotations
@@ -77,6 +83,7 @@ class LineAssembler:
 
 
 _BREAKS = re.compile(r"([\r\n])")
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")  # CSI, OSC, Fe
 
 
 def _split_keep(text: str) -> list[str]:
@@ -94,7 +101,7 @@ class TeeStream:
     def write(self, text):
         written = self._original.write(text)
         if isinstance(text, str) and self._assembler is not None:
-            self._assembler.write(text)
+            self._assembler.write(_ANSI.sub("", text) if "\x1b" in text else text)
         return written
 
     def __getattr__(self, name):  # isatty, fileno, encoding, flush... behave as the terminal's
@@ -109,6 +116,7 @@ class ConsoleCapture:
         self._originals = (sys.stdout, sys.stderr)
         self._tees = (TeeStream(sys.stdout, self._assemblers[0]), TeeStream(sys.stderr, self._assemblers[1]))
         sys.stdout, sys.stderr = self._tees
+        self._handlers = _redirect_logging(dict(zip(map(id, self._originals), self._tees)))
 
     def stop(self) -> None:
         """Restore the streams (only if nobody replaced ours since) and emit partial lines.
@@ -119,5 +127,26 @@ class ConsoleCapture:
             if getattr(sys, name) is tee:
                 setattr(sys, name, original)
             tee._assembler = None
+        for handler, original in self._handlers:
+            if handler.stream in self._tees:
+                handler.setStream(original)
         for assembler in self._assemblers:
             assembler.close()
+
+
+def _redirect_logging(tees: dict[int, TeeStream]) -> list[tuple[object, object]]:
+    """Point every logging StreamHandler that writes to the original stdout/stderr at its tee; returns
+    (handler, original stream) to restore at stop. logging is imported only if the script uses it."""
+    logging = sys.modules.get("logging")
+    if logging is None:
+        return []
+    handlers = list(logging.getLogger().handlers)
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        handlers += getattr(logger, "handlers", [])
+    switched = []
+    for handler in handlers:
+        stream = getattr(handler, "stream", None)
+        if isinstance(handler, logging.StreamHandler) and id(stream) in tees:
+            switched.append((handler, stream))
+            handler.setStream(tees[id(stream)])
+    return switched

@@ -63,6 +63,7 @@ class Run:
             raise TypeError(f"alias must be a string, got {type(alias).__name__}")
         tags = _check_tags(tags)
         root = StorageRoot(storage)
+        root.prepare()
         self.storage_root = root.root
         self.runs_dir = root.runs_dir
         self._finished = False

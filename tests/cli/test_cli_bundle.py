@@ -69,12 +69,12 @@ def test_export_writes_a_documented_bundle(samples, invoke, tmp_path):
 
 def test_export_human_output(samples, invoke, tmp_path):
     out = invoke("export", RUN_C, "-o", tmp_path / "c.rnbundle", expect=0).stdout
-    assert out.startswith("exported 1 run(s)") and "c.rnbundle" in out
+    assert out.startswith("exported 1 run and") and "c.rnbundle" in out
 
 
 def test_export_import_restore_round_trip_is_byte_exact(samples, invoke, bundle, other_root, tmp_path):
     result = invoke("import", bundle, storage=other_root, expect=0)
-    assert result.stdout.startswith("imported 3 run(s)")
+    assert result.stdout.startswith("imported 3 runs,")
 
     assert json.loads(invoke("ls", "--json", storage=other_root, expect=0).stdout) == \
         json.loads(invoke("ls", "--json", expect=0).stdout)
@@ -111,7 +111,7 @@ def test_import_twice_is_idempotent(samples, invoke, bundle, other_root, monkeyp
     assert disk_state(other_root / "runs") == runs
     assert list((other_root / "store" / "tmp").iterdir()) == []
     text = invoke("import", bundle, storage=other_root, expect=0).stdout
-    assert "imported 0 run(s)" in text and "3 run(s) were already here" in text
+    assert "imported 0 runs" in text and "3 runs were already here" in text
 
 
 def test_import_into_the_root_it_came_from_changes_no_run(samples, invoke, bundle):

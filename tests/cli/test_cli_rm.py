@@ -18,7 +18,7 @@ def test_rm_with_yes_deletes_the_folder_and_the_run_leaves_ls(samples, invoke):
     assert folder.is_dir()
     objects = object_files(samples.root)
     result = invoke("rm", RUN_B, "--yes", expect=0)
-    assert "deleted 1 run(s)" in result.stdout and "runicorn gc" in result.stdout
+    assert "deleted 1 run;" in result.stdout and "runicorn gc --grace 0s" in result.stdout and "grace period (1h)" in result.stdout
     assert not folder.exists()
     assert not folder.parent.exists()  # the emptied path folder goes too
     assert (samples.root / "runs" / "cv" / "resnet" / "baseline" / RUN_A).is_dir()
@@ -41,14 +41,14 @@ def test_rm_several_ids_and_prefixes(samples, invoke):
 
 def test_rm_asks_and_no_aborts_without_deleting(samples, invoke):
     result = invoke("rm", RUN_A, input="n\n", expect=1)
-    assert RUN_A in result.stdout and "delete these 1 run(s)?" in result.stdout
+    assert RUN_A in result.stdout and "delete this run?" in result.stdout
     assert "Aborted" in result.output
     assert listed(invoke) == [RUN_A, RUN_B, RUN_C]
 
 
 def test_rm_asks_and_yes_deletes(samples, invoke):
     result = invoke("rm", "--path", "cv/resnet", input="y\n", expect=0)
-    assert RUN_A in result.stdout and RUN_B in result.stdout and "delete these 2 run(s)?" in result.stdout
+    assert RUN_A in result.stdout and RUN_B in result.stdout and "delete these 2 runs?" in result.stdout
     assert listed(invoke) == [RUN_C]
 
 
@@ -103,5 +103,5 @@ def test_rm_refuses_a_running_run_unless_forced(samples, invoke, live_run):
 
 def test_rm_of_one_run_named_twice_deletes_it_once(samples, invoke):
     result = invoke("rm", RUN_A, "20250101_120000_aaaa01", input="y\n", expect=0)
-    assert "delete these 1 run(s)?" in result.stdout and "deleted 1 run(s)" in result.stdout
+    assert "delete this run?" in result.stdout and "deleted 1 run;" in result.stdout
     assert listed(invoke) == [RUN_B, RUN_C]

@@ -45,7 +45,7 @@ def test_verify_names_a_corrupt_object_and_the_run_that_needs_it(samples, invoke
 
     result = invoke("verify", expect=1)
     assert f"corrupt: {victim} (needed by {RUN_B})" in result.stdout
-    assert "store is damaged" in result.stdout
+    assert "runicorn import BUNDLE" in result.stdout
     report = json.loads(invoke("verify", "--json", expect=1).stdout)
     assert report["ok"] is False
     assert report["corrupt"] == [victim] and report["missing"] == []

@@ -134,7 +134,7 @@ def test_a_run_id_that_climbs_out_of_runs_is_refused_and_rm_of_such_a_run_stays_
     assert [(r["id"], r["status"]) for r in listed] == [(OWN, "damaged")]
     result = invoke("rm", "--path", OWN_PATH, "--yes", storage=target, expect=0)
     assert_no_traceback(result)
-    assert "deleted 1 run(s)" in result.stdout
+    assert "deleted 1 run;" in result.stdout
     assert outside(disk_state(tmp_path), "sentinel/root", "hostile.rnbundle") == beside
     assert not own.exists() and list((target / "runs" / ".trash").iterdir()) == []
     assert not (tmp_path / "sentinel" / "tmp").exists() and not (target / "tmp").exists()
@@ -636,7 +636,7 @@ NO_RUN_A = f"no run with id, alias or id prefix '{RUN_A}'"
 RUNS_MISSING = "the store holds objects but {root}/runs is missing"
 RUNS_FILE = "{root}/runs is not a folder"
 EACCES = "Permission denied"
-IMPORTED = "imported 2 run(s)"
+IMPORTED = "imported 2 runs"
 
 # verify: exit 1 and, per field of its JSON report, texts that field must hold ("{blob}", "{code}": object ids).
 # fmt: off
