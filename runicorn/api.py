@@ -118,7 +118,7 @@ class RunView:
             return None
         end = self.ended_at
         if end is None:
-            end = time.time() if self.status == "running" else self.folder.heartbeat_time()
+            end = time.time() if self.status == "running" else self.folder.last_activity()
         return None if end is None else max(0.0, end - start)
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,8 @@ from .store import (DIR, NO_PROGRESS, TREE, MaterializeResult, ObjectStore, Prog
                     check_name, check_tree, make_real_dir, materialize_blob, materialize_tree, prepare_target,
                     read_tree)
 
-KINDS = ("code", "outputs", "dataset", "pretrained", "config")
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+KINDS = ("code", "outputs", "dataset", "pretrained", "config", "images")
 CONFIG_VALUES_FILE = "runicorn-config.json"
 
 
@@ -97,6 +99,8 @@ def plan_restore(store: ObjectStore, view: RunView, kind: str, name: str | None 
         raise UnsupportedFormat(view.unsupported)
     if kind == "config":
         return _plan_config(store, view)
+    if kind == "images":
+        return _plan_images(store, view, name)
     if (version is not None or step is not None) and kind != "outputs":
         raise ValueError("a version or step picks among the versions of outputs only")
     if kind == "outputs":
@@ -198,6 +202,27 @@ def _plan_config(store: ObjectStore, view: RunView) -> RestorePlan:
             check_name(part)
     return RestorePlan(view, "config", None, items, sum(store.size(ref.id) for _, ref in items),
                        config_values={"args": config.args, "extra": config.extra})
+
+
+def _plan_images(store: ObjectStore, view: RunView, key: str | None) -> RestorePlan:
+    """Every logged image (or those of one key) as ``<key>/<step>.<format>``; a key is made a safe folder name."""
+    rows = [row for row in view.images() if key is None or row["key"] == key]
+    if not rows:
+        keys = sorted({row["key"] for row in view.images()})
+        raise RunError(f"run {view.id} logged no images" + (f" under key {key!r}; its keys: {', '.join(keys) or 'none'}"
+                                                             if key is not None else " (run.log_image)"))
+    items: dict[str, Ref] = {}
+    for row in rows:
+        folder = _SAFE.sub("_", row["key"]).strip(".") or "_"
+        step = row.get("_step")
+        stem = f"{step:06d}" if isinstance(step, int) else "unknown-step"
+        name = f"{folder}/{stem}.{_SAFE.sub('_', str(row.get('format') or 'bin'))}"
+        count = 1
+        while name in items:  # two images of one key at one step
+            count += 1
+            name = f"{folder}/{stem}-{count}.{row.get('format') or 'bin'}"
+        items[name] = Ref.parse(row["id"], "blob")
+    return RestorePlan(view, "images", key, list(items.items()), sum(store.size(ref.id) for ref in items.values()))
 
 
 def _place_config_files(files: list[tuple[dict, Ref]]) -> dict[str, Ref]:

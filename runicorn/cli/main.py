@@ -44,6 +44,13 @@ def _set_storage(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 
 class RunicornGroup(click.Group):
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list with each command's first sentence whole (click cuts it at 45 characters)."""
+        rows = [(name, self.get_command(ctx, name).get_short_help_str(limit=200)) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         """Every command also takes ``--storage`` after its name (`runicorn gc --storage DIR`), like git's -C."""
         cmd.params.append(click.Option(["--storage"], metavar="DIR", expose_value=False, callback=_set_storage,
@@ -89,7 +96,7 @@ def _silence_stdout() -> None:
         pass
 
 
-@click.group(cls=RunicornGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RunicornGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
 @click.version_option(__version__, prog_name="runicorn")
 @click.option("--storage", metavar="DIR", help=_STORAGE_HELP)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")

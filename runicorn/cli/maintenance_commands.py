@@ -90,13 +90,15 @@ def du_command(obj, path_prefix, as_json):
     with progress("measuring") as bar:
         usage = disk_usage(api, path_prefix, progress=bar)
     if as_json:
-        echo_json({"logical_bytes": usage.logical_bytes, "physical_bytes": usage.physical_bytes,
+        echo_json({"matched_runs": len(usage.runs), "logical_bytes": usage.logical_bytes, "physical_bytes": usage.physical_bytes,
                    "dedup_ratio": usage.dedup_ratio, "store_bytes": usage.store_bytes,
                    "store_objects": usage.store_objects, "unreferenced_bytes": usage.unreferenced_bytes,
                    "unreferenced_fresh_bytes": usage.unreferenced_fresh_bytes, "fresh_until": usage.fresh_until,
                    "missing_objects": usage.missing_objects, "damaged_objects": usage.damaged_objects,
                    "problems": usage.problems, "runs": [vars(r) for r in usage.runs]})
         return
+    if path_prefix and not usage.runs:
+        click.echo(f"no runs under {path_prefix!r}; the store totals below are for the whole root")
     if usage.runs:
         click.echo(table(["RUN", "PATH", "LOGICAL", "PHYSICAL", "ONLY THIS RUN"],
                          [[r.id, r.path, human_bytes(r.logical_bytes), human_bytes(r.physical_bytes),

@@ -15,7 +15,7 @@ from .main import cli
 from .output import PathPrefix, echo_json, human_bytes, plural, progress
 from .selection import select_runs
 
-_ALL_OUTPUTS = "\0all"  # --outputs given without a NAME
+_ALL_OUTPUTS = "\0all"  # --outputs or --images given without a NAME
 
 
 @cli.command("restore")
@@ -26,13 +26,15 @@ _ALL_OUTPUTS = "\0all"  # --outputs given without a NAME
 @click.option("--dataset", metavar="NAME", help="A dataset saved with save=True.")
 @click.option("--pretrained", metavar="NAME", help="Pretrained weights saved with save=True.")
 @click.option("--config", is_flag=True, help="Config files and logged arguments.")
+@click.option("--images", "images", is_flag=False, flag_value=_ALL_OUTPUTS, default=None, metavar="[KEY]",
+              help="Logged images (or only those of KEY), as KEY/STEP.FORMAT files.")
 @click.option("--version", "version", type=click.IntRange(min=1), metavar="N",
               help="With --outputs: version N (`runicorn outputs RUN` lists them).")
 @click.option("--step", type=int, metavar="S", help="With --outputs: the last version archived at or before step S.")
 @click.option("--to", "target", required=True, type=click.Path(file_okay=False), help="Folder to write into.")
 @click.option("--force", is_flag=True, help="Write into a non-empty folder, overwriting files.")
 @click.pass_obj
-def restore_command(obj, run, code, outputs, dataset, pretrained, config, version, step, target, force):
+def restore_command(obj, run, code, outputs, dataset, pretrained, config, images, version, step, target, force):
     """Write exactly what a run stored into a folder (hashes verified while writing).
 
     \b
@@ -41,12 +43,13 @@ def restore_command(obj, run, code, outputs, dataset, pretrained, config, versio
              runicorn restore 20261126_1612 --outputs --step 500 --to ./ckpt-500
     """
     names = {"code": None, "config": None, "dataset": dataset, "pretrained": pretrained,
-             "outputs": None if outputs == _ALL_OUTPUTS else outputs}
+             "outputs": None if outputs == _ALL_OUTPUTS else outputs, "images": None if images == _ALL_OUTPUTS else images}
     given = {"code": code, "config": config, "outputs": outputs is not None, "dataset": dataset is not None,
-             "pretrained": pretrained is not None}
+             "pretrained": pretrained is not None, "images": images is not None}
     chosen = [what for what, on in given.items() if on]
     if len(chosen) != 1:
-        raise click.UsageError("choose exactly one of --code, --outputs [NAME], --dataset NAME, --pretrained NAME, --config")
+        raise click.UsageError("choose exactly one of --code, --outputs [NAME], --dataset NAME, --pretrained NAME, "
+                               "--config, --images [KEY]")
     what = chosen[0]
     name = names[what]
     if (version is not None or step is not None) and what != "outputs":

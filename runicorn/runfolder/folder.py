@@ -172,6 +172,18 @@ class RunFolder:
         except (FileNotFoundError, NotADirectoryError):
             return None
 
+    def last_activity(self) -> float | None:
+        """When the run last wrote anything: its heartbeat, or a flush of its append-only files (a run killed between
+        heartbeats still shows how long it lived)."""
+        times = [self.heartbeat_time()]
+        for name in APPEND_ONLY_FILES:
+            try:
+                times.append((self.path / name).stat().st_mtime)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        known = [t for t in times if t is not None]
+        return max(known) if known else None
+
     def touch_heartbeat(self) -> None:
         path = self.path / HEARTBEAT
         try:

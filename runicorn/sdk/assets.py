@@ -25,8 +25,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable
 
-from ..runfolder import MANIFEST, MEDIA, ManifestEntry, RunConfig, RunFolder
-from ..store import BLOB, TREE, Ingester, ObjectId, ObjectStore, Ref, StatCache
+from ..runfolder import MANIFEST, MEDIA, ROLLING, ManifestEntry, RunConfig, RunFolder
+from ..store import (BLOB, DIR, TREE, Ingester, ObjectId, ObjectStore, Ref, StatCache, content_bytes, prune_tree,
+                     read_tree, walk_tree)
 from .values import jsonable
 from .warn import warn_user
 from .writer import RunWriter
@@ -57,6 +58,7 @@ class RunAssets:
         self._image_lock = threading.Lock()
         self._waiting_leases: list = []  # leases whose lines the disk refused for now: released once written
         self._roots: set[Ref] = set()  # the roots this run's asset calls named (images aside), checked at finish
+        self._code: tuple[ObjectId, Path] | None = None  # the code snapshot's tree and workspace, once taken
         writer.flush_hooks.append(self._release_leases)
 
     def start(self, *, snapshot_code: bool, force_snapshot: bool, capture_env: bool) -> None:
@@ -180,11 +182,34 @@ class RunAssets:
         with self._rooting():
             snapshot = snapshot_workspace(self.store, workspace, storage_root=self.storage_root, force=force)
             self.workspace_root = snapshot.workspace
-            self.add_root("code", "code", snapshot.tree_id, TREE, workspace=str(snapshot.workspace),
+            # Rolling: when a folder of the workspace turns out to be outputs or a saved dataset, a pruned tree
+            # replaces this one, and what was pruned stops being a root (leave_out_of_code).
+            self.add_root("code", "code", snapshot.tree_id, TREE, mode=ROLLING, workspace=str(snapshot.workspace),
                           files=snapshot.files, bytes=snapshot.bytes, skipped=snapshot.skipped[:100])
+            self._code = (snapshot.tree_id, snapshot.workspace)
             if snapshot.diff_id is not None:
                 self.add_root("code_diff", "git diff HEAD", snapshot.diff_id, BLOB)
         self._set_identity_git(snapshot.git)
+
+    def leave_out_of_code(self, path: Path, why: str) -> None:
+        """Outputs and saved datasets are not code: take a folder the snapshot holds out of it, with a warning."""
+        if self._code is None:
+            return
+        tree, workspace = self._code
+        real = Path(os.path.realpath(path))
+        if real == workspace or workspace not in real.parents:
+            return
+        rel = real.relative_to(workspace).as_posix()
+        with self._rooting():
+            pruned = prune_tree(self.store, tree, [rel])
+            if pruned == tree:
+                return  # the snapshot never held it (ignored by git, .rnignore, or the defaults)
+            files = sum(1 for _, entry in walk_tree(self.store, pruned) if entry.kind != DIR)
+            self.add_root("code", "code", pruned, TREE, mode=ROLLING, workspace=str(workspace), files=files,
+                          bytes=content_bytes(read_tree(self.store, pruned)), left_out=[rel])
+            self._code = (pruned, workspace)
+        warn_user(f"code snapshot: left out {rel}/ ({why}); it is not code. List it in .gitignore or .rnignore "
+                  "to keep it out from the start")
 
     # -- config ---------------------------------------------------------------
 
@@ -279,6 +304,8 @@ class RunAssets:
         if save:
             record.update(id=result.id.tagged, type=object_type, saved=True)
             self._roots.add(Ref(result.id, object_type))
+            if result.kind == "dir":
+                self.leave_out_of_code(path, f"saved as {role} {name!r}")
 
     # -- images ---------------------------------------------------------------
 

@@ -18,10 +18,12 @@ The goal is git's own answer, ``git ls-files --cached --others --exclude-standar
   trailing spaces, backslash escapes, ``[^...]`` and ``[[:class:]]`` brackets, a bare
   ``**``, malformed patterns that match nothing), because gitignore-parser's
   translation gets these wrong or fails on them.
-Outside git, the same ``.gitignore``/``.rnignore`` rules apply without git's own files.
-Built-in excludes: ``.git``, ``__pycache__``, virtual environments (folders with
-``pyvenv.cfg`` or ``conda-meta``), ``.env``, nested git repositories, and the
-storage root itself.
+Outside git, the same ``.gitignore``/``.rnignore`` rules apply without git's own files,
+after ``NON_GIT_DEFAULTS``: weights, checkpoints and data arrays are not code, and
+without git there is no ``.gitignore`` that says so (a ``!*.pt`` line in ``.rnignore``
+takes them back). Built-in excludes: ``.git``, ``__pycache__``, virtual environments
+(folders with ``pyvenv.cfg`` or ``conda-meta``), ``.env``, nested git repositories,
+and the storage root itself.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ from gitignore_parser import rule_from_pattern
 _BUILTIN_NAMES = frozenset({".git", "__pycache__", ".env"})
 _VENV_MARKERS = ("pyvenv.cfg", "conda-meta")
 IGNORE_FILES = (".gitignore", ".rnignore")
+NON_GIT_DEFAULTS = (
+    "*.pt", "*.pth", "*.ckpt", "*.safetensors", "*.bin", "*.h5", "*.hdf5", "*.onnx", "*.tflite", "*.npz", "*.npy",
+    "*.pkl", "*.pickle", "*.joblib", "*.tfrecord", "*.parquet", "*.arrow", "*.feather", "*.zip", "*.tar", "*.tgz",
+    "*.tar.gz", "*.7z", "*.mp4", "checkpoints/", "wandb/", "mlruns/", "lightning_logs/", ".ipynb_checkpoints/",
+)
 
 
 _UNANCHORED = "(^|[/])"  # how gitignore-parser starts a pattern that may match at any depth
@@ -315,7 +322,9 @@ class IgnoreRules:
         inside = self.workspace.relative_to(self._top).as_posix()
         self._inside = "" if inside == "." else inside
         self._prefix = self._inside + "/" if self._inside else ""
-        self._global: list[_RuleGroup] = self._git_global_rules() if self.is_git else []
+        self._defaults: list[_RuleGroup] = [] if self.is_git else _groups_from_lines(list(NON_GIT_DEFAULTS), "")
+        self._global: list[_RuleGroup] = self._git_global_rules() if self.is_git else list(self._defaults)
+        self.defaulted: list[str] = []  # what NON_GIT_DEFAULTS left out, for the snapshot's warning
 
     def _git_global_rules(self) -> list[_RuleGroup]:
         groups: list[_RuleGroup] = []
@@ -390,6 +399,8 @@ class IgnoreRules:
             return rel in self._tracked
         if rule is None or rule.negation:
             return True
+        if any(rule is default for default in self._defaults):
+            self.defaulted.append(rel + ("/" if is_dir else ""))
         if is_dir and rel in self._tracked_dirs:
             self._ignored_but_tracked.add(rel)
             return True

@@ -66,6 +66,10 @@ class OutputsArchiver:
         self._unstorable: set[str] = set()  # names already warned about
 
     @property
+    def folders(self) -> list[Path]:
+        return [folder for _, folder in self._dirs]
+
+    @property
     def configured(self) -> bool:
         return bool(self._dirs)
 
@@ -86,9 +90,6 @@ class OutputsArchiver:
             self._dirs = []
             for folder in output_dirs:
                 path = Path(folder).resolve()
-                if not path.is_dir() and path not in self._warned_missing:
-                    self._warned_missing.add(path)
-                    warn_user(f"output folder {path} does not exist (yet); it is scanned once it appears")
                 base = path.name or "outputs"
                 names[base] = names.get(base, 0) + 1
                 self._dirs.append((base if names[base] == 1 else f"{base}-{names[base]}", path))
@@ -107,9 +108,18 @@ class OutputsArchiver:
             return self._scan(final)
 
     def _scan(self, final: bool) -> dict:
-        report = {"archived": [], "pending": [], "skipped": [], "unchanged": 0, "bytes_read": 0, "tree": None}
+        """One look; the returned dict keeps Runicorn 0.7's shape (``scanned``, ``archived`` and ``changed`` counts,
+        ``archived_entries``) with more keys: ``pending``, ``unchanged``, ``skipped``, ``bytes_read``, ``tree``."""
+        report = {"scanned": 0, "archived": 0, "changed": 0, "archived_entries": [], "pending": [], "unchanged": 0,
+                  "skipped": [], "bytes_read": 0, "tree": None, "mode": self._mode}
         if not self._dirs:
             return report
+        # A folder the script is about to create is not worth a warning before it had the chance: the first
+        # scan that finds it missing says so, once.
+        for _, folder in self._dirs:
+            if not folder.is_dir() and folder not in self._warned_missing:
+                self._warned_missing.add(folder)
+                warn_user(f"output folder {folder} does not exist; nothing is archived from it until it appears")
         store: ObjectStore = self._store_provider()
         store.remove_litter()  # what a killed scan left in tmp/
         now_ns = time.time_ns()
@@ -126,6 +136,7 @@ class OutputsArchiver:
                         if not _storable_name(f"{name}/{rel}"):
                             report["skipped"].append(f"{name}/{rel}")
                             continue
+                        report["scanned"] += 1
                         key = (name, rel)
                         seen = self._seen.get(key)
                         if seen is None or (seen.size, seen.mtime_ns) != (st.st_size, st.st_mtime_ns):
@@ -144,7 +155,10 @@ class OutputsArchiver:
                         # while it was read (the last scan takes files as they are); the next scan then
                         # sees a size that differs from the file's and archives it again.
                         archived[key] = (size, st.st_mtime_ns, oid, bool(st.st_mode & stat.S_IXUSR))
-                        report["archived"].append(f"{name}/{rel}")
+                        report["archived_entries"].append({
+                            "key": f"{name}/{rel}", "name": os.path.basename(rel), "kind": "file", "path": str(path),
+                            "saved": True, "id": oid.tagged, "size": size, "mode": self._mode,
+                            "archived_at": int(time.time())})
                 tree = self._put_outputs_tree(store, archived) if archived else None
                 report["bytes_read"] = totals.hashed_bytes
             for key, version in archived.items():
@@ -158,7 +172,8 @@ class OutputsArchiver:
             self._unstorable.update(unwarned)
             warn_user(f"outputs skipped files whose names are not valid UTF-8 (a tree cannot hold them): "
                       f"{', '.join(map(repr, unwarned[:10]))}")
-        report["tree"] = self._last_tree
+        report["archived"] = report["changed"] = len(report["archived_entries"])
+        report["tree"] = self._last_tree.tagged if self._last_tree is not None else None
         return report
 
     def _put_outputs_tree(self, store: ObjectStore, archived: dict) -> ObjectId:

@@ -317,7 +317,10 @@ class Run:
         if self._finished:
             self._warn_after_finish("scan_outputs_once")
             return {}
-        return self._assets.outputs.configure(output_dirs, patterns, stable_required, min_age_sec, mode).scan()
+        archiver = self._assets.outputs.configure(output_dirs, patterns, stable_required, min_age_sec, mode)
+        self._leave_outputs_out_of_code(archiver)
+        report = archiver.scan()
+        return {"run_id": self.id, **report}
 
     def watch_outputs(self, *, output_dirs: list, interval_sec: float = 10.0, patterns: list[str] | None = None,
                       stable_required: int = 2, min_age_sec: float = 1.0, mode: str = "rolling",
@@ -325,7 +328,13 @@ class Run:
         """Scan the output folders every ``interval_sec`` in a background thread until finish or stop."""
         if self._finished:
             return self._warn_after_finish("watch_outputs")
-        self._assets.outputs.configure(output_dirs, patterns, stable_required, min_age_sec, mode).watch(interval_sec)
+        archiver = self._assets.outputs.configure(output_dirs, patterns, stable_required, min_age_sec, mode)
+        self._leave_outputs_out_of_code(archiver)
+        archiver.watch(interval_sec)
+
+    def _leave_outputs_out_of_code(self, archiver) -> None:
+        for folder in archiver.folders:
+            self._assets.leave_out_of_code(folder, "an output folder of this run")
 
     def stop_outputs_watch(self) -> None:
         self._assets.outputs.stop()

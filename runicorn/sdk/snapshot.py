@@ -89,6 +89,10 @@ def snapshot_workspace(store: ObjectStore, workspace: Path, *, storage_root: Pat
                   "to include them, or list them in .rnignore")
     if result.skipped:
         warn_user(f"code snapshot skipped what it cannot store: {shown_list(result.skipped)}")
+    if limits.rules.defaulted:
+        warn_user(f"code snapshot (outside git) left out weights, checkpoints and data files: "
+                  f"{shown_list(limits.rules.defaulted)}; a .rnignore line such as !*.pt takes them back")
+    skipped += [f"{rel} (weights or data outside git)" for rel in limits.rules.defaulted]
     if result.outside_links:
         warn_user(f"code snapshot holds symlinks that point outside the workspace: {shown_list(result.outside_links)}; "
                   "`runicorn restore --code` refuses them, so list them in .rnignore or make them relative")

@@ -22,8 +22,8 @@ from .progress import NO_PROGRESS, Progress
 from .reach import BLOB, TREE, Listing, Reach, Ref, Walker
 from .statcache import StatCache
 from .streams import CHUNK_SIZE, ProgressReader, VerifyingReader, hash_stream
-from .trees import DIR, FILE, SYMLINK, TreeEntry, check_name, content_bytes, parse_tree, put_tree, read_tree, \
-    serialize_tree, walk_tree
+from .trees import DIR, FILE, SYMLINK, TreeEntry, check_name, content_bytes, parse_tree, prune_tree, put_tree, \
+    read_tree, serialize_tree, walk_tree
 from .verify import VerifyReport, verify
 
 __all__ = [
@@ -78,6 +78,7 @@ __all__ = [
     "parse_tree",
     "pid_alive",
     "prepare_target",
+    "prune_tree",
     "put_tree",
     "read_tree",
     "serialize_tree",

@@ -147,6 +147,30 @@ def content_bytes(entries: list[TreeEntry]) -> int:
     return sum(e.size for e in entries if e.kind != SYMLINK)
 
 
+def prune_tree(store: ObjectStore, tree_id: str, paths: list[str]) -> ObjectId:
+    """The tree without the entries at ``paths`` ('/'-joined, relative to it): the folders on the way are
+    rewritten (their sizes too); every other subtree keeps its id. Paths that are not in the tree are ignored."""
+    by_first: dict[str, list[str]] = {}
+    for path in paths:
+        first, _, rest = path.strip("/").partition("/")
+        by_first.setdefault(first, []).append(rest)
+    entries = []
+    for entry in read_tree(store, tree_id):
+        below = by_first.get(entry.name)
+        if below is None:
+            entries.append(entry)
+        elif "" in below:
+            continue  # the entry itself goes
+        elif entry.kind == DIR:
+            pruned = prune_tree(store, entry.id, below)
+            if pruned != entry.id:
+                entry = TreeEntry(entry.name, DIR, content_bytes(read_tree(store, pruned)), id=pruned)
+            entries.append(entry)
+        else:
+            entries.append(entry)
+    return put_tree(store, entries)
+
+
 def walk_tree(store: ObjectStore, tree_id: str, prefix: str = "") -> Iterator[tuple[str, TreeEntry]]:
     """Every entry below a tree, depth first, with its '/'-joined relative path."""
     for entry in read_tree(store, tree_id):

@@ -15,8 +15,14 @@ from runicorn.store import ObjectStore, materialize_tree
 from assets_support import backdate, bare, folder_contents, make_files, manifest_entries, store_of, tree_files, view
 
 
+def archived_keys(report: dict) -> list[str]:
+    """The 0.7 shape: ``archived`` counts, ``archived_entries`` names each file (``key``: folder/relative path)."""
+    assert report["archived"] == report["changed"] == len(report["archived_entries"])
+    return [entry["key"] for entry in report["archived_entries"]]
+
+
 def archived_names(report: dict) -> set[str]:
-    return set(report["archived"])
+    return set(archived_keys(report))
 
 
 def latest_outputs(run) -> dict:
@@ -42,14 +48,14 @@ def test_a_file_still_being_written_is_not_archived_until_it_is_stable(tmp_path,
     with rn.init(path="outs") as run:
         scan = lambda: run.scan_outputs_once(output_dirs=[out], stable_required=2, min_age_sec=0)  # noqa: E731
         first = scan()
-        assert first["archived"] == [] and first["pending"] == ["out/model.pt"]
+        assert archived_keys(first) == [] and first["pending"] == ["out/model.pt"]
         with open(checkpoint, "ab") as handle:  # the trainer is still writing
             handle.write(b"part 2;")
         set_mtime(checkpoint, 1)  # a visibly different mtime, whatever the clock's resolution
         second = scan()
-        assert second["archived"] == [] and second["pending"] == ["out/model.pt"]
+        assert archived_keys(second) == [] and second["pending"] == ["out/model.pt"]
         third = scan()  # same size and mtime as the look before: stable
-        assert third["archived"] == ["out/model.pt"] and third["tree"] is not None
+        assert archived_keys(third) == ["out/model.pt"] and third["tree"].startswith("blake3:")
     assert latest_outputs(run) == {"out/model.pt": b"part 1;part 2;"}
     assert len(manifest_entries(run, "outputs")) == 1
 
@@ -58,7 +64,7 @@ def test_stable_required_counts_looks(tmp_path, storage):
     out = make_files(tmp_path / "out", {"a.log": "x"})
     with rn.init(path="outs") as run:
         reports = [run.scan_outputs_once(output_dirs=[out], stable_required=3, min_age_sec=0) for _ in range(3)]
-    assert [r["archived"] for r in reports] == [[], [], ["out/a.log"]]
+    assert [archived_keys(r) for r in reports] == [[], [], ["out/a.log"]]
 
 
 def test_a_file_younger_than_min_age_is_left_for_a_later_scan(tmp_path, storage):
@@ -71,7 +77,7 @@ def test_a_file_younger_than_min_age_is_left_for_a_later_scan(tmp_path, storage)
             assert report["pending"] == ["out/young.ckpt"]
         set_mtime(out / "young.ckpt", 90)  # time passes (its stat changed: one more look)
         report = run.scan_outputs_once(output_dirs=[out], stable_required=1, min_age_sec=60)
-        assert report["archived"] == ["out/young.ckpt"] and report["unchanged"] == 1
+        assert archived_keys(report) == ["out/young.ckpt"] and report["unchanged"] == 1
 
 
 # -- reading once ----------------------------------------------------------------------
@@ -88,7 +94,7 @@ def test_unchanged_files_are_not_read_again(tmp_path, storage, reads):
         assert len(reads.take()) == 3 and first["bytes_read"] == 4096 + 4 + 3  # the positive control
         for _ in range(3):
             report = scan()
-            assert report["archived"] == [] and report["unchanged"] == 3 and report["bytes_read"] == 0
+            assert archived_keys(report) == [] and report["unchanged"] == 3 and report["bytes_read"] == 0
         assert reads.take() == []
     assert reads.take() == []  # nor by the last scan at finish
     assert len(manifest_entries(run, "outputs")) == 1  # nothing changed: no new tree
@@ -103,7 +109,7 @@ def test_a_later_run_does_not_read_unchanged_outputs_again(tmp_path, storage, re
     assert len(reads.take()) == 1
     with rn.init(path="outs") as run:
         report = run.scan_outputs_once(output_dirs=[out], stable_required=1, min_age_sec=0)
-    assert report["archived"] == ["out/best.pt"] and report["bytes_read"] == 0 and reads.take() == []
+    assert archived_keys(report) == ["out/best.pt"] and report["bytes_read"] == 0 and reads.take() == []
 
 
 @pytest.mark.parametrize("mode", ["rolling", "overwrite_versions"])
@@ -115,7 +121,7 @@ def test_a_changed_file_is_archived_again_and_the_mode_says_which_versions_stay_
         assert archived_names(scan()) == {"out/model.pt", "out/config.json"}
         (out / "model.pt").write_bytes(b"version 2, longer")
         backdate(out / "model.pt", 50)
-        assert scan()["archived"] == ["out/model.pt"]
+        assert archived_keys(scan()) == ["out/model.pt"]
 
     entries = manifest_entries(run, "outputs")
     assert len(entries) == 2 and [e["mode"] for e in entries] == [mode, mode]  # both versions are listed
@@ -215,7 +221,7 @@ def test_bad_scan_arguments_are_clear_errors(tmp_path, storage):
             run.watch_outputs(output_dirs=[tmp_path], interval_sec=0)
         with pytest.warns(UserWarning, match="not-yet-created does not exist"):
             report = run.scan_outputs_once(output_dirs=[tmp_path / "not-yet-created"])
-        assert report["archived"] == [] and report["pending"] == []
+        assert archived_keys(report) == [] and report["pending"] == []
 
 
 # -- watching ------------------------------------------------------------------------------
@@ -266,7 +272,7 @@ def test_a_name_that_is_not_utf8_is_skipped_with_a_warning_and_the_rest_archived
     with rn.init(path="outs") as run:
         with pytest.warns(UserWarning, match="not valid UTF-8"):
             report = run.scan_outputs_once(output_dirs=[out], stable_required=1, min_age_sec=0)
-        assert report["archived"] == ["out/ok.log"] and len(report["skipped"]) == 1
+        assert archived_keys(report) == ["out/ok.log"] and len(report["skipped"]) == 1
     assert latest_outputs(run) == {"out/ok.log": b"fine"}
 
 
@@ -277,5 +283,5 @@ def test_an_output_folder_holding_the_storage_root_leaves_the_store_out(tmp_path
     with rn.init(path="outs") as run:
         run.log({"loss": 1.0})
         reports = [run.scan_outputs_once(output_dirs=["."], stable_required=1, min_age_sec=0) for _ in range(3)]
-    assert [r["archived"] for r in reports] == [["project/model.pt"], [], []]
+    assert [archived_keys(r) for r in reports] == [["project/model.pt"], [], []]
     assert latest_outputs(run) == {"project/model.pt": b"m"}

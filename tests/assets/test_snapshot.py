@@ -48,14 +48,14 @@ def test_restore_is_byte_exact_with_exec_bits_links_and_empty_folders(tmp_path, 
         "run.sh": Exec("#!/bin/sh\nexec python train.py\n"),
         "bin/tool": Exec(bytes(range(256))),
         "empty.txt": b"",
-        "data/blob.bin": rng.randbytes(3 * (1 << 20) // 2),  # crosses a 1 MiB chunk
+        "data/blob.dat": rng.randbytes(3 * (1 << 20) // 2),  # crosses a 1 MiB chunk
         "data/crlf.txt": b"a\r\nb\r\n",
         "ünï cödé/ファイル.py": "x = 1\n",
         "link.py": Link("train.py"),
         "data/up": Link("../bin/tool"),
     })
     (workspace / "empty-folder").mkdir()
-    (workspace / "data" / "blob.bin").chmod(0o600)
+    (workspace / "data" / "blob.dat").chmod(0o600)
 
     run = snapshot_run(workspace)
     target = tmp_path / "restored"
@@ -172,7 +172,7 @@ def test_non_git_folders_get_gitignore_and_rnignore_rules(tmp_path, storage):
 
 def test_unchanged_workspace_adds_no_bytes_and_reads_no_file(tmp_path, storage, reads):
     workspace = make_files(tmp_path / "ws", {f"pkg{i // 10}/mod{i}.py": f"value = {i}\n" * 50 for i in range(40)})
-    make_files(workspace, {".gitignore": "*.log\n", "big.bin": os.urandom(300_000), "run.sh": Exec("#!/bin/sh")})
+    make_files(workspace, {".gitignore": "*.log\n", "big.dat": os.urandom(300_000), "run.sh": Exec("#!/bin/sh")})
     backdate(workspace)
     reads.watch(workspace)
 
@@ -223,23 +223,23 @@ def test_a_file_written_within_the_racy_window_is_hashed_again(tmp_path, storage
 
 def test_files_over_the_size_limit_are_skipped_with_a_warning_naming_them(tmp_path, storage):
     workspace = make_files(tmp_path / "ws", {"train.py": "x"})
-    with open(workspace / "weights.bin", "wb") as handle:
+    with open(workspace / "blob.dat", "wb") as handle:
         handle.truncate(MAX_FILE_BYTES + 1)  # sparse: cheap to make
-    with pytest.warns(UserWarning, match=r"weights\.bin.*force_snapshot=True"):
+    with pytest.warns(UserWarning, match=r"blob\.dat.*force_snapshot=True"):
         run = snapshot_run(workspace)
     assert code_paths(run, storage) == {"train.py"}
-    assert any("weights.bin" in item for item in code_entry(run)["skipped"])
+    assert any("blob.dat" in item for item in code_entry(run)["skipped"])
     assert object_bytes(storage) < MAX_FILE_BYTES
 
 
 def test_force_snapshot_takes_files_over_the_limit(tmp_path, storage, recwarn):
     workspace = make_files(tmp_path / "ws", {"train.py": "x"})
-    with open(workspace / "weights.bin", "wb") as handle:
+    with open(workspace / "blob.dat", "wb") as handle:
         handle.truncate(MAX_FILE_BYTES + 1)
     run = snapshot_run(workspace, force_snapshot=True)
     files = tree_files(store_of(storage), code_entry(run)["id"])
-    assert set(files) == {"train.py", "weights.bin"} and files["weights.bin"].size == MAX_FILE_BYTES + 1
-    assert not [w for w in recwarn if "weights.bin" in str(w.message)]
+    assert set(files) == {"train.py", "blob.dat"} and files["blob.dat"].size == MAX_FILE_BYTES + 1
+    assert not [w for w in recwarn if "blob.dat" in str(w.message)]
 
 
 def test_total_size_limit_and_per_file_limit(tmp_path, storage):

@@ -61,7 +61,7 @@ def make_workspace(folder: Path) -> Path:
     _write(folder / "pkg" / "old_util.py", "def helper():\n    return 'old'\n")
     _write(folder / "configs" / "base.yaml", "lr: 0.1\nepochs: 3\n")
     _write(folder / "configs" / "extra.json", '{"augment": true}\n')
-    _write(folder / "assets" / "blob.bin", _seeded(7, 3000))
+    _write(folder / "assets" / "blob.dat", _seeded(7, 3000))
     os.symlink("train.py", folder / "latest.py")  # a link that stays inside the workspace
     return folder
 

@@ -21,7 +21,7 @@ def test_diff_shows_config_summary_and_a_unified_code_diff(samples, invoke):
     assert "-        return x * 2\n+        return x * 3" in out
     assert "-lr: 0.1\n+lr: 0.01" in out
     # unchanged files are not mentioned
-    assert "train.py" not in out and "assets/blob.bin" not in out
+    assert "train.py" not in out and "assets/blob.dat" not in out
 
 
 def test_diff_json(samples, invoke):
@@ -81,17 +81,17 @@ def test_diff_reports_mode_link_and_binary_changes(storage_root, invoke, tmp_pat
     ws.mkdir()
     (ws / "run.sh").write_text("echo hi\n")
     os.chmod(ws / "run.sh", 0o644)
-    (ws / "weights.bin").write_bytes(b"\x00\x01\x02")
+    (ws / "weights.dat").write_bytes(b"\x00\x01\x02")
     os.symlink("run.sh", ws / "link")
     snapshot(ws, "20250112_000000_0d0001")
     os.chmod(ws / "run.sh", 0o755)  # only the executable bit changes
-    (ws / "weights.bin").write_bytes(b"\x00\x01\x03")
+    (ws / "weights.dat").write_bytes(b"\x00\x01\x03")
     os.unlink(ws / "link")
-    os.symlink("weights.bin", ws / "link")
+    os.symlink("weights.dat", ws / "link")
     snapshot(ws, "20250112_000000_0d0002")
 
     out = invoke("diff", "20250112_000000_0d0001", "20250112_000000_0d0002", expect=0).stdout
     assert "code: 0 added, 0 removed, 3 changed" in out
     assert "diff a/run.sh b/run.sh\nold mode 100644\nnew mode 100755" in out
-    assert "Binary or large files a/weights.bin and b/weights.bin differ" in out
-    assert "link: symlink -> run.sh -> symlink -> weights.bin" in out
+    assert "Binary or large files a/weights.dat and b/weights.dat differ" in out
+    assert "link: symlink -> run.sh -> symlink -> weights.dat" in out

@@ -68,8 +68,8 @@ def make_workspace(folder: Path) -> Path:
         _write(folder / "pkg" / f"mod{i}.py", f"VALUE = {i}\n{body}".encode())
     for name in ("base", "large", "small", "sweep"):
         _write(folder / "configs" / f"{name}.yaml", f"name: {name}\nlr: 0.1\n".encode())
-    _write(folder / "assets" / "vocab.bin", _seeded(400, 300_000))
-    _write(folder / "assets" / "embeddings.bin", _seeded(401, 600_000))
+    _write(folder / "assets" / "vocab.dat", _seeded(400, 300_000))
+    _write(folder / "assets" / "embeddings.dat", _seeded(401, 600_000))
     os.symlink("train.py", folder / "run.py")
     return folder
 

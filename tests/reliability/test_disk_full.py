@@ -235,7 +235,7 @@ else:
     print("scanned", flush=True)
 sys.stdin.readline()  # space is back
 report = run.scan_outputs_once(output_dirs=[out], stable_required=1, min_age_sec=0)
-print(f"archived {len(report['archived'])}", flush=True)
+print(f"archived {report['archived']}", flush=True)
 run.log({"x": 2})
 run.finish()
 print("done", flush=True)

@@ -60,7 +60,7 @@ def train_with_scans(root: Path, outputs: Path, mode: str) -> str:
         write_checkpoint(folder / "last.pt", data, epoch)
         run.log({"loss": 1.0 / epoch}, step=epoch * 10)
         report = run.scan_outputs_once(output_dirs=[folder], stable_required=1, min_age_sec=0, mode=mode)
-        assert "checkpoints/last.pt" in report["archived"], report
+        assert "checkpoints/last.pt" in [e["key"] for e in report["archived_entries"]], report
     run.finish()
     return run.id
 
