@@ -61,11 +61,13 @@ def _changes(a: dict, b: dict) -> list[ValueChange]:
     return changes
 
 
-def _code_files(store: ObjectStore, view: RunView) -> dict[str, tuple[str, ObjectId | None, str | None, bool]] | None:
+def _code_files(store: ObjectStore, view: RunView) -> dict[str, tuple] | None:
+    """Path -> (kind, id, link target, executable, chunk list) of every file of the run's code snapshot."""
     entry = view.latest_asset("code")
     if entry is None or entry.ref is None:
         return None
-    return {path: (e.kind, e.id, e.target, e.executable) for path, e in walk_tree(store, entry.ref.id) if e.kind != DIR}
+    return {path: (e.kind, e.id, e.target, e.executable, e.chunks)
+            for path, e in walk_tree(store, entry.ref.id) if e.kind != DIR}
 
 
 def _text(store: ObjectStore, oid: ObjectId) -> list[str] | None:
@@ -89,11 +91,14 @@ def diff_code(store: ObjectStore, a: RunView, b: RunView) -> CodeDiff:
         if files_a[path] == files_b[path]:
             continue
         result.changed.append(path)
-        (kind_a, id_a, target_a, exec_a), (kind_b, id_b, target_b, exec_b) = files_a[path], files_b[path]
+        (kind_a, id_a, target_a, exec_a, chunks_a), (kind_b, id_b, target_b, exec_b, chunks_b) = \
+            files_a[path], files_b[path]
         if kind_a == kind_b == FILE and id_a == id_b:  # the same bytes: only the executable bit changed
             result.patches[path] = f"diff a/{path} b/{path}\nold mode {_mode(exec_a)}\nnew mode {_mode(exec_b)}\n"
         elif kind_a == kind_b == FILE:
-            old, new = _text(store, id_a), _text(store, id_b)
+            # A chunked file is large by definition: reported as changed, not diffed.
+            old = None if chunks_a else _text(store, id_a)
+            new = None if chunks_b else _text(store, id_b)
             if old is None or new is None:
                 result.patches[path] = f"Binary or large files a/{path} and b/{path} differ\n"
             else:

@@ -18,7 +18,7 @@ from pathlib import Path
 from .api import RunView
 from .errors import DamagedRun, RunError, UnsupportedFormat
 from .runfolder import ManifestEntry, jsonable_tree
-from .store import (DIR, NO_PROGRESS, TREE, MaterializeResult, ObjectStore, Progress, Ref, atomic_write_json,
+from .store import (CHUNKS, DIR, NO_PROGRESS, TREE, Walker, MaterializeResult, ObjectStore, Progress, Ref, atomic_write_json,
                     check_name, check_tree, make_real_dir, materialize_blob, materialize_tree, prepare_target,
                     read_tree)
 
@@ -132,7 +132,8 @@ def restore(store: ObjectStore, plan: RestorePlan, target: str | os.PathLike, *,
             parts = rel.split("/")
             for part in parts[:-1]:
                 parent = make_real_dir(parent / part)
-            result.bytes += materialize_blob(store, ref.id, parent / parts[-1], progress=progress)
+            result.bytes += materialize_blob(store, ref.id, parent / parts[-1], progress=progress,
+                                             chunks=ref.id if ref.kind == CHUNKS else None)
             result.files += 1
         if plan.config_values is not None:
             atomic_write_json(folder / CONFIG_VALUES_FILE, jsonable_tree(plan.config_values))
@@ -142,7 +143,8 @@ def restore(store: ObjectStore, plan: RestorePlan, target: str | os.PathLike, *,
 
 
 def _planned_bytes(store: ObjectStore, ref: Ref) -> int:
-    return check_tree(store, ref.id).bytes if ref.kind == TREE else store.size(ref.id)
+    """What restoring ``ref`` writes; a tree is checked here too (unsafe links, missing objects)."""
+    return check_tree(store, ref.id).bytes if ref.kind == TREE else Walker(store).content_size(ref)
 
 
 def _entry(view: RunView, kind: str, name: str | None) -> tuple[ManifestEntry, str | None]:

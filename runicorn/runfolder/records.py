@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 from .._version import __version__
 from ..errors import UnsupportedFormat
-from ..store import ObjectId, Ref
+from ..store import CHUNKS, ObjectId, Ref
 from .names import RUN_FORMAT, RUN_FORMAT_VERSION, validate_path, validate_run_id
 
 STATUSES = ("running", "finished", "failed", "interrupted")
@@ -267,6 +267,10 @@ class ManifestEntry(Mapping):
         if "id" in record:
             try:
                 ref = Ref.parse(record["id"], record.get("type"))
+                if "chunks" in record:  # a file stored as a chunk list: the list is what the run refers to
+                    if ref.kind != "blob":
+                        raise ValueError("only a file (type blob) is stored as chunks")
+                    ref = Ref.parse(record["chunks"], CHUNKS)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"its object reference is not valid ({exc})") from None
         drops: frozenset = frozenset()

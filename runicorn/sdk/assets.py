@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..runfolder import MANIFEST, MEDIA, ROLLING, ManifestEntry, RunConfig, RunFolder
-from ..store import (BLOB, DIR, TREE, Ingester, ObjectId, ObjectStore, Ref, StatCache, content_bytes, prune_tree,
+from ..store import (BLOB, CHUNKS, DIR, TREE, Ingester, ObjectId, ObjectStore, Ref, StatCache, content_bytes, prune_tree,
                      read_tree, walk_tree)
 from .values import jsonable
 from .warn import warn_user
@@ -303,7 +303,9 @@ class RunAssets:
                                  "bytes": result.bytes}
         if save:
             record.update(id=result.id.tagged, type=object_type, saved=True)
-            self._roots.add(Ref(result.id, object_type))
+            if result.chunks is not None:  # one large file, stored as a chunk list
+                record["chunks"] = result.chunks.tagged
+            self._roots.add(Ref(result.chunks, CHUNKS) if result.chunks else Ref(result.id, object_type))
             if result.kind == "dir":
                 self.leave_out_of_code(path, f"saved as {role} {name!r}")
 

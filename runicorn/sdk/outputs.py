@@ -41,7 +41,7 @@ class _Seen:
     size: int
     mtime_ns: int
     looks: int
-    archived: tuple[int, int, ObjectId, bool] | None = None  # (size, mtime_ns, id, executable)
+    archived: tuple[int, int, ObjectId, bool, ObjectId | None] | None = None  # (size, mtime_ns, id, exec, chunks)
 
 
 class OutputsArchiver:
@@ -125,7 +125,7 @@ class OutputsArchiver:
         now_ns = time.time_ns()
         # What this scan archives is recorded only once its batch is committed: a scan that fails (a full
         # disk) leaves no file marked archived whose bytes never reached the store, and the next scan retries.
-        archived: dict[tuple[str, str], tuple[int, int, ObjectId, bool]] = {}
+        archived: dict[tuple[str, str], tuple[int, int, ObjectId, bool, ObjectId | None]] = {}
         with self._rooting(), StatCache(store.cache_dir / "stat.sqlite") as cache:
             with store.batch():
                 ingester, totals = Ingester(store, stat_cache=cache), IngestResult(id=None, kind=FILE)
@@ -150,11 +150,12 @@ class OutputsArchiver:
                         if not final and (seen.looks < self._stable_required or not old_enough):
                             report["pending"].append(f"{name}/{rel}")
                             continue
-                        oid, size = ingester.ingest_file(path, st, totals)
+                        stored = ingester.ingest_file(path, st, totals)
+                        oid, size = stored.id, stored.size
                         # The tree records the bytes stored, which differ from the stat when the file grew
                         # while it was read (the last scan takes files as they are); the next scan then
                         # sees a size that differs from the file's and archives it again.
-                        archived[key] = (size, st.st_mtime_ns, oid, bool(st.st_mode & stat.S_IXUSR))
+                        archived[key] = (size, st.st_mtime_ns, oid, bool(st.st_mode & stat.S_IXUSR), stored.chunks)
                         report["archived_entries"].append({
                             "key": f"{name}/{rel}", "name": os.path.basename(rel), "kind": "file", "path": str(path),
                             "saved": True, "id": oid.tagged, "size": size, "mode": self._mode,
@@ -261,7 +262,7 @@ def _put_nested(store: ObjectStore, node: dict) -> tuple[ObjectId, int]:
             oid, size = _put_nested(store, value)
             entries.append(TreeEntry(name, DIR, size, id=oid))
         else:
-            size, _, oid, executable = value
-            entries.append(TreeEntry(name, FILE, size, id=oid, executable=executable))
+            size, _, oid, executable, chunks = value
+            entries.append(TreeEntry(name, FILE, size, id=oid, executable=executable, chunks=chunks))
         total += size
     return put_tree(store, entries), total

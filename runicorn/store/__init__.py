@@ -19,7 +19,8 @@ from .materialize import MaterializeResult, check_tree, make_real_dir, materiali
 from .objects import DAMAGED, PENDING, PUBLISHED, TRASHED, ObjectStore, StoredObject
 from .owner import current_owner, owner_alive, pid_alive
 from .progress import NO_PROGRESS, Progress
-from .reach import BLOB, TREE, Listing, Reach, Ref, Walker
+from .chunked import ChunkedReader, StoredFile, open_file, put_file
+from .reach import BLOB, CHUNKS, TREE, Listing, Reach, Ref, Walker
 from .statcache import StatCache
 from .streams import CHUNK_SIZE, ProgressReader, VerifyingReader, hash_stream
 from .trees import DIR, FILE, SYMLINK, TreeEntry, check_name, content_bytes, parse_tree, prune_tree, put_tree, \
@@ -29,6 +30,8 @@ from .verify import VerifyReport, verify
 __all__ = [
     "BLOB",
     "Batch",
+    "CHUNKS",
+    "ChunkedReader",
     "CHUNK_SIZE",
     "DAMAGED",
     "DEFAULT_GRACE_SECONDS",
@@ -52,6 +55,7 @@ __all__ = [
     "SYMLINK",
     "TRASHED",
     "StatCache",
+    "StoredFile",
     "StoredObject",
     "TREE",
     "TempFile",
@@ -74,11 +78,13 @@ __all__ = [
     "make_real_dir",
     "materialize_blob",
     "materialize_tree",
+    "open_file",
     "owner_alive",
     "parse_tree",
     "pid_alive",
     "prepare_target",
     "prune_tree",
+    "put_file",
     "put_tree",
     "read_tree",
     "serialize_tree",

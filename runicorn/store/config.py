@@ -15,7 +15,7 @@ from .ids import HASH_NAME
 
 FORMAT_NAME = "runicorn-store"
 FORMAT_VERSION = 1
-KNOWN_EXTENSIONS: frozenset[str] = frozenset()
+KNOWN_EXTENSIONS: frozenset[str] = frozenset({"chunks"})  # large files stored as chunk lists (4.3)
 
 
 def default_config() -> dict:

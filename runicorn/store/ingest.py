@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .chunked import StoredFile, put_file
 from .ids import ObjectId, hash_bytes
 from .objects import ObjectStore
 from .streams import hash_stream
@@ -35,6 +36,7 @@ class IngestResult:
     files: int = 0
     bytes: int = 0
     hashed_bytes: int = 0  # bytes actually read: 0 when every file hit the stat cache
+    chunks: ObjectId | None = None  # a single large file stored as a chunk list
     skipped: list[str] = field(default_factory=list)
     outside_links: list[str] = field(default_factory=list)  # symlinks whose target lies outside the folder
 
@@ -64,7 +66,8 @@ class Ingester:
             if result.kind == DIR:
                 result.id, _ = self._ingest_dir(str(path), "", result)
             else:
-                result.id, _ = self.ingest_file(str(path), st, result)
+                stored = self.ingest_file(str(path), st, result)
+                result.id, result.chunks = stored.id, stored.chunks
         if self.stat_cache is not None:
             self.stat_cache.commit()
         return result
@@ -91,8 +94,9 @@ class Ingester:
                     oid, size = self._ingest_dir(entry.path, rel + "/", result)
                     entries.append(TreeEntry(entry.name, DIR, size, id=oid))
                 elif stat.S_ISREG(st.st_mode):
-                    oid, size = self.ingest_file(entry.path, st, result)
-                    entries.append(TreeEntry(entry.name, FILE, size, id=oid,
+                    stored = self.ingest_file(entry.path, st, result)
+                    size = stored.size
+                    entries.append(TreeEntry(entry.name, FILE, size, id=stored.id, chunks=stored.chunks,
                                              executable=bool(st.st_mode & stat.S_IXUSR)))
             except PermissionError:
                 result.skipped.append(f"{rel}: permission denied")
@@ -115,30 +119,29 @@ class Ingester:
             return put_tree(self.store, entries), total
         return hash_bytes(serialize_tree(entries)), total
 
-    def ingest_file(self, path: str, st: os.stat_result, result: IngestResult) -> tuple[ObjectId, int]:
-        """Id and size of one file: from the stat cache when it matches, else by reading it once.
-
-        Totals are added to ``result``; the caller commits the stat cache.
-        """
+    def ingest_file(self, path: str, st: os.stat_result, result: IngestResult) -> StoredFile:
+        """One file as stored (a large one as a chunk list): from the stat cache when it matches, else by reading
+        it once. Totals are added to ``result``; the caller commits the stat cache."""
         cache_key = os.path.abspath(path)
         if self.stat_cache is not None:
             cached = self.stat_cache.lookup(cache_key, st)
-            if cached is not None and (not self.store_content or self.store.has(cached, freshen=True)):
+            if cached is not None and (not self.store_content or self.store.has(cached.chunks or cached.id,
+                                                                                  freshen=True)):
                 result.files += 1
                 result.bytes += st.st_size
-                return ObjectId(cached), st.st_size
+                return StoredFile(cached.id, st.st_size, cached.chunks if self.store_content else None)
         hashed_at = time.time_ns()
         if self.store_content:
-            oid, size = self.store.put_file_sized(path)
+            stored = put_file(self.store, path)
         else:
             with open(path, "rb", buffering=0) as stream:
-                oid, size = hash_stream(stream)
+                stored = StoredFile(*hash_stream(stream))
         result.files += 1
-        result.bytes += size
-        result.hashed_bytes += size
-        if self.stat_cache is not None and size == st.st_size:
-            self.stat_cache.record(cache_key, st, oid, hashed_at)
-        return oid, size
+        result.bytes += stored.size
+        result.hashed_bytes += stored.size
+        if self.stat_cache is not None and stored.size == st.st_size:
+            self.stat_cache.record(cache_key, st, stored, hashed_at)
+        return stored
 
 
 def _is_utf8(name: str) -> bool:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ..errors import ObjectNotFound, TargetNotEmpty, UnsafePath
 from .atomic import TempFile, stale_temp_files
+from .chunked import open_file
 from .ids import ObjectId
 from .objects import ObjectStore
 from .progress import NO_PROGRESS, Progress
@@ -71,9 +72,10 @@ def check_tree(store: ObjectStore, tree_id: str) -> MaterializeResult:
                 totals.folders += 1
                 stack.append((entry_rel + "/", entry.id))
             elif entry.kind == FILE:
-                if store.locate(entry.id) is None:
-                    raise ObjectNotFound(f"object {entry.id} of {entry_rel!r} is not in the store at {store.root}; "
-                                         "nothing was restored. Run `runicorn verify` to see every missing object")
+                if store.locate(entry.chunks or entry.id) is None:
+                    raise ObjectNotFound(f"object {entry.chunks or entry.id} of {entry_rel!r} is not in the store at "
+                                         f"{store.root}; nothing was restored. Run `runicorn verify` to see every "
+                                         "missing object")
                 totals.files += 1
                 totals.bytes += entry.size
             elif entry.kind == SYMLINK:
@@ -97,10 +99,11 @@ def materialize_tree(store: ObjectStore, tree_id: str, target: str | os.PathLike
 
 
 def materialize_blob(store: ObjectStore, object_id: str, target_file: str | os.PathLike, *,
-                     executable: bool = False, progress: Progress = NO_PROGRESS) -> int:
-    """Write one object to ``target_file`` (verified, atomic)."""
+                     executable: bool = False, progress: Progress = NO_PROGRESS, chunks: str | None = None) -> int:
+    """Write one stored file (a blob, or the file a chunk list ``chunks`` makes) to ``target_file``."""
     target_file = Path(target_file)
-    return _write_file(store, ObjectId(object_id), target_file.parent, target_file.name, executable, progress)
+    return _write_file(store, ObjectId(object_id), target_file.parent, target_file.name, executable, progress,
+                       chunks)
 
 
 def _write_dir(store: ObjectStore, tree_id: ObjectId, folder: Path, rel: str, result: MaterializeResult,
@@ -117,7 +120,8 @@ def _write_dir(store: ObjectStore, tree_id: ObjectId, folder: Path, rel: str, re
             _write_dir(store, entry.id, path, entry_rel + "/", result, progress, links, force)
         elif entry.kind == FILE:
             _refuse_existing_link_or_dir(path)
-            result.bytes += _write_file(store, entry.id, folder, entry.name, entry.executable, progress)
+            result.bytes += _write_file(store, entry.id, folder, entry.name, entry.executable, progress,
+                                        entry.chunks)
             result.files += 1
         elif entry.kind == SYMLINK:
             _check_link_target(entry_rel, entry.target)
@@ -170,10 +174,10 @@ def _refuse_existing_link_or_dir(path: Path, allow_link: bool = False) -> None:
 
 
 def _write_file(store: ObjectStore, oid: ObjectId, folder: Path, name: str, executable: bool,
-                progress: Progress) -> int:
+                progress: Progress, chunks: ObjectId | None = None) -> int:
     temp = TempFile(folder, name + ".", nofollow=True)
     try:
-        with store.open(oid) as reader:
+        with open_file(store, oid, chunks) as reader:
             buffer = bytearray(1 << 20)
             view = memoryview(buffer)
             while True:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from ..errors import CorruptObject, ObjectNotFound, UnsupportedFormat
-from .atomic import TempFile, fsync_dir, link_no_clobber, stale_temp_files
+from .atomic import TempFile, atomic_write_json, fsync_dir, link_no_clobber, stale_temp_files
 from .batch import Batch, fsync_dirs
 from .config import read_config, write_default_config
 from .faults import crash_point
@@ -84,6 +84,7 @@ class ObjectStore:
             raise ObjectNotFound(f"no Runicorn store at {self.root} (no config.json)")
         self._local = threading.local()  # .batch: the Batch of a `with store.batch()` in this thread
         self._litter_checked = False
+        self._config_lock = threading.Lock()
         # Hot paths build object, trash and temp paths by string joins (pathlib costs microseconds each).
         self._objects_prefix = str(self.objects_dir) + os.sep
         self._trash_prefix = str(self.trash_dir) + os.sep
@@ -316,6 +317,18 @@ class ObjectStore:
                 os.unlink(path)
                 removed += 1
         return removed
+
+    def declare_extension(self, name: str) -> None:
+        """Add an extension to the store's config before the first object that needs it is written, so a
+        Runicorn that does not know it refuses the store instead of misreading it."""
+        if name in self.config.get("extensions", []):
+            return
+        with self._config_lock:
+            current = read_config(self.root / "config.json")  # another process may have added one meanwhile
+            if name not in current["extensions"]:
+                current["extensions"] = sorted(current["extensions"] + [name])
+                atomic_write_json(self.root / "config.json", current)
+            self.config = current
 
     def lease(self) -> Lease:
         """A lease to hold while putting objects that a root will name soon (see ``leases``)."""

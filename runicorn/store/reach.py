@@ -30,11 +30,13 @@ from ..errors import ObjectNotFound, RunicornError
 from .ids import ObjectId
 from .objects import DAMAGED, PUBLISHED, TRASHED, ObjectStore, StoredObject
 from .progress import NO_PROGRESS, Progress
+from .chunked import read_chunk_list
 from .trees import DIR, content_bytes, parse_tree
 
 BLOB = "blob"
 TREE = "tree"
-KINDS = (BLOB, TREE)
+CHUNKS = "chunks"  # a chunk list (docs/format.md 4.3): a file stored as chunks, which it reaches
+KINDS = (BLOB, TREE, CHUNKS)
 
 
 @dataclass(frozen=True)
@@ -126,13 +128,26 @@ class Walker:
         return reach
 
     def children(self, ref: Ref) -> list[Ref] | str:
-        """The references an object holds, or a sentence saying why they cannot be read."""
+        """The references an object holds, or a sentence saying why they cannot be read.
+
+        The one place that knows how each kind of object refers to others."""
         if ref.kind == BLOB:
             return []
         known = self._children.get(ref.id)
         if known is None:
-            known = self._children[ref.id] = self._read_tree(ref.id)
+            read = self._read_tree if ref.kind == TREE else self._read_chunk_list
+            known = self._children[ref.id] = read(ref.id)
         return known
+
+    def _read_chunk_list(self, list_id: ObjectId) -> list[Ref] | str:
+        try:
+            chunk_list = read_chunk_list(self.store, list_id, take_back=False)
+        except (ObjectNotFound, OSError) as exc:
+            return f"cannot be read: {exc}"
+        except RunicornError as exc:
+            return str(exc).split("; run `runicorn verify`")[0]
+        self._content[list_id] = chunk_list.size
+        return [Ref(oid, BLOB) for oid, _ in chunk_list.chunks]
 
     def _read_tree(self, tree_id: ObjectId) -> list[Ref] | str:
         try:
@@ -142,7 +157,8 @@ class Walker:
         except RunicornError as exc:  # bytes that do not hash to the id, or do not parse as a tree
             return str(exc).split("; run `runicorn verify`")[0]
         self._content[tree_id] = content_bytes(entries)
-        return [Ref(e.id, TREE if e.kind == DIR else BLOB) for e in entries if e.id is not None]
+        return [Ref(e.id, TREE) if e.kind == DIR else Ref(e.chunks, CHUNKS) if e.chunks is not None else Ref(e.id, BLOB)
+                for e in entries if e.id is not None]
 
     def _locate(self, oid: ObjectId) -> tuple[str | None, int]:
         known = self._where.get(oid)
@@ -177,7 +193,7 @@ class Walker:
         return self._locate(oid)[1]
 
     def content_size(self, ref: Ref) -> int:
-        """Bytes a restore of ``ref`` writes: a blob's size, or the sizes of a tree's files."""
+        """Bytes a restore of ``ref`` writes: a blob's size, the file a chunk list makes, or a tree's files."""
         if ref.kind == BLOB:
             return self.size(ref.id)
         if isinstance(self.children(ref), str):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .chunked import StoredFile
 from .ids import ObjectId
 
 # Filesystems with sub-second timestamps tick at most every jiffy (<= 10 ms);
@@ -78,8 +79,8 @@ class StatCache:
         self._prefetched = {row[0]: row[1:] for row in rows}
         self._prefetched_prefix = prefix
 
-    def lookup(self, path: str, st: os.stat_result) -> ObjectId | None:
-        """The cached id for ``path`` if its stat still matches, else None."""
+    def lookup(self, path: str, st: os.stat_result) -> StoredFile | None:
+        """How ``path`` was stored (its id, and its chunk list when chunked) if its stat still matches, else None."""
         if self._db is None:
             return None
         if self._prefetched_prefix is not None and path.startswith(self._prefetched_prefix):
@@ -94,15 +95,17 @@ class StatCache:
         if row is None or row[:4] != (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
             return None
         try:
-            return ObjectId(row[4])
+            file_id, _, chunks = row[4].partition("+")  # "<file id>" or "<file id>+<chunk list id>"
+            return StoredFile(ObjectId(file_id), st.st_size, ObjectId(chunks) if chunks else None)
         except ValueError:  # a damaged row is a miss, never an error
             return None
 
-    def record(self, path: str, st: os.stat_result, oid: str, hashed_at_ns: int) -> None:
-        """Remember an id unless the file was modified too recently to trust its mtime."""
+    def record(self, path: str, st: os.stat_result, stored: StoredFile, hashed_at_ns: int) -> None:
+        """Remember how a file was stored unless it was modified too recently to trust its mtime."""
         if hashed_at_ns - st.st_mtime_ns <= racy_window_ns(st.st_mtime_ns):
             return
-        self._pending.append((path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, oid))
+        value = stored.id + (f"+{stored.chunks}" if stored.chunks else "")
+        self._pending.append((path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, value))
 
     def commit(self) -> None:
         pending, self._pending = self._pending, []

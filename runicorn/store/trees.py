@@ -39,6 +39,7 @@ class TreeEntry:
     id: ObjectId | None = None
     executable: bool = False
     target: str | None = None
+    chunks: ObjectId | None = None  # a file stored as a chunk list (its id stays the whole content's hash)
 
     def to_json(self) -> dict:
         record = {"kind": self.kind, "name": self.name, "size": self.size}
@@ -48,6 +49,8 @@ class TreeEntry:
             record["id"] = ObjectId(self.id).tagged  # validates a plain str id too
         if self.kind == FILE:
             record["exec"] = self.executable
+            if self.chunks is not None:
+                record["chunks"] = ObjectId(self.chunks).tagged
         return record
 
 
@@ -116,7 +119,8 @@ def _entry_from_json(record: object, tree_id: str) -> TreeEntry:
     kind = record.get("kind") if isinstance(record, dict) else None
     if not isinstance(kind, str) or kind not in _KEYS:
         raise UnsupportedFormat(f"tree {tree_id} has an entry of unknown kind {kind!r}; upgrade Runicorn to read it")
-    if set(record) != _KEYS[kind]:
+    keys = set(record)
+    if keys != _KEYS[kind] and not (kind == FILE and keys == _KEYS[FILE] | {"chunks"}):
         raise UnsupportedFormat(f"tree {tree_id} entry has keys {sorted(record)}; expected {sorted(_KEYS[kind])}")
     name = check_name(record["name"])
     size = record["size"]
@@ -131,7 +135,8 @@ def _entry_from_json(record: object, tree_id: str) -> TreeEntry:
     executable = record.get("exec", False)
     if not isinstance(executable, bool):
         raise CorruptObject(tree_id, detail=f"bad exec flag for {name!r}")
-    return TreeEntry(name, kind, size, id=oid, executable=executable)
+    chunks = ObjectId.parse(record["chunks"]) if "chunks" in record else None
+    return TreeEntry(name, kind, size, id=oid, executable=executable, chunks=chunks)
 
 
 def put_tree(store: ObjectStore, entries: list[TreeEntry]) -> ObjectId:

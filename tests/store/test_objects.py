@@ -247,7 +247,7 @@ def config_with(**changes) -> bytes:
     (config_with(version=2), "format version 2"),
     (config_with(version="1"), "format version '1'"),
     (config_with(version=True), "format version True"),
-    (config_with(extensions=["chunks"]), "extensions ['chunks']"),
+    (config_with(extensions=["compression"]), "extensions ['compression']"),
     (config_with(extensions="chunks"), "malformed extensions list 'chunks'"),
     (config_with(extensions=[["chunks"]]), "malformed extensions list"),
     (config_with(hash="sha256"), "hash 'sha256'"),

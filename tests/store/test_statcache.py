@@ -7,6 +7,7 @@ import time
 import pytest
 
 from runicorn.store import Ingester, StatCache, hash_bytes, read_tree
+from runicorn.store.chunked import StoredFile
 from runicorn.store.statcache import racy_window_ns
 
 from store_support import HOUR, backdate, backdate_tree, make_folder
@@ -82,10 +83,10 @@ def test_an_entry_is_recorded_only_when_the_mtime_was_older_than_the_racy_window
     path.write_bytes(b"x")
     set_mtime_ns(path, mtime_ns)
     st = os.stat(path)
-    oid = hash_bytes(b"x")
-    stat_cache.record(str(path), st, oid, hashed_at_ns=mtime_ns + age_ns)
+    stored = StoredFile(hash_bytes(b"x"), 1)
+    stat_cache.record(str(path), st, stored, hashed_at_ns=mtime_ns + age_ns)
     stat_cache.commit()
-    assert stat_cache.lookup(str(path), st) == (oid if trusted else None)
+    assert stat_cache.lookup(str(path), st) == (stored if trusted else None)
     assert racy_window_ns(mtime_ns) == (3 * SECOND_NS if mtime_ns % SECOND_NS == 0 else 100_000_000)
 
 
@@ -94,9 +95,9 @@ def test_a_lookup_needs_every_stat_field_to_match(stat_cache, tmp_path):
     path.write_bytes(b"x")
     backdate(path, HOUR)
     st = os.stat(path)
-    stat_cache.record(str(path), st, hash_bytes(b"x"), time.time_ns())
+    stat_cache.record(str(path), st, StoredFile(hash_bytes(b"x"), 1), time.time_ns())
     stat_cache.commit()
-    assert stat_cache.lookup(str(path), st) == hash_bytes(b"x")
+    assert stat_cache.lookup(str(path), st).id == hash_bytes(b"x")
     for field in ("st_dev", "st_ino", "st_size", "st_mtime_ns"):
         changed = FakeStat(st, **{field: getattr(st, field) + 1})
         assert stat_cache.lookup(str(path), changed) is None, field
