@@ -223,9 +223,10 @@ class RunView:
         return grouped
 
     def dropped(self) -> list[dict]:
-        """What retention policies dropped from this run: ``{"role", "name", "reason", "at"}`` per asset."""
-        return [{"role": entry.role, "name": entry.name, "reason": why.removeprefix("dropped: "), "at": entry.at}
-                for entry, why in self.read_manifest().judged() if why and why.startswith("dropped: ")]
+        """What retention policies dropped from this run: ``{"role", "name", "reason", "at"}`` per asset (``at``:
+        when it was dropped; ``recorded_at``: when the asset was recorded)."""
+        return [{"role": entry.role, "name": entry.name, "reason": drop.get("reason") or drop.name, "at": drop.at,
+                 "recorded_at": entry.at} for entry, drop in self.read_manifest().dropped()]
 
     def latest_asset(self, role: str, name: str | None = None) -> ManifestEntry | None:
         entries = self.assets().get(role, [])

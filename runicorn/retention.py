@@ -98,7 +98,8 @@ def plan_retention(api: Api, prefix: str | None, policy: Policy, now: float | No
         if view.status == "running":
             reasons.append("running")
         if view.pinned:
-            reasons.append("pinned")
+            note = (view.pin or {}).get("note")
+            reasons.append(f"pinned ({note})" if note else "pinned")
         if view.damaged:
             reasons.append("damaged (not judged)")
         if policy.keep_tags and set(policy.keep_tags) & set(view.tags):

@@ -106,7 +106,8 @@ def cli(ctx: click.Context, storage: str | None, debug: bool) -> None:
 
     \b
     Start with `runicorn demo`, then `runicorn ls` and `runicorn du`.
-    Exit codes: 0 ok, 1 failure or problem found, 2 usage error.
+    Exit codes: 0 ok, 1 failure or problem found, 2 usage error, 130 interrupted,
+    141 output closed (`runicorn ls | head`).
     """
     ctx.obj = CliContext(storage, debug)
 

@@ -91,7 +91,7 @@ def forget_command(obj, path_prefix, keep_best, group_by, keep_last, keep_tags, 
     if dry_run or not plan.affected:
         return
     if not yes:
-        click.confirm(f"apply this plan to {plural(len(plan.affected), 'run')}?", abort=True)
+        click.confirm(f"apply this plan to {plural(len(plan.affected), 'run')}?", abort=True, err=as_json)
     apply_retention(api, plan)
     if not as_json:
         click.echo(f"done; run `runicorn gc` to reclaim {human_bytes(plan.freed_bytes)} "

@@ -113,6 +113,8 @@ def show_command(obj, run, as_json):
         echo_json({**run_summary(view), "summary": view.summary, "config": view.config, "metrics": metrics,
                    "assets": assets, "error": view.error, "git": view.git, "run_dir": str(view.run_dir),
                    "problems": view.problems, "pin": view.pin, "dropped": view.dropped()})
+        if view.damaged:
+            raise SystemExit(1)
         return
     lines = [f"run       {view.id}", f"path      {view.path}", f"alias     {view.alias or '-'}",
              f"tags      {', '.join(view.tags) or '-'}", f"status    {status_text(view)}",
@@ -237,7 +239,7 @@ def diff_command(obj, run_a, run_b, as_json):
 @click.argument("runs", nargs=-1)
 @click.option("--path", "path_prefix", type=PathPrefix(), help="Delete every run under this path prefix.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--force", is_flag=True, help="Also delete runs that are still running.")
+@click.option("--force", is_flag=True, help="Also delete runs that are still running, or pinned.")
 @click.pass_obj
 def rm_command(obj, runs, path_prefix, yes, force):
     """Delete runs (their objects become garbage for `runicorn gc`).

@@ -31,17 +31,19 @@ def history_command(obj, run, keys, as_csv, as_json):
     if as_csv and as_json:
         raise click.UsageError("choose --csv or --json, not both")
     view = obj.api.run(run)
+    wanted = set(keys)
+    # With KEYS: rows that hold one of them, with _step, _time and _stage as every row has (CSV and JSON alike).
+    rows = (row for row in view.iter_history(list(keys) + ["_time", "_stage"] if keys else None)
+            if not wanted or wanted.intersection(row))
     if as_json:
-        for row in view.iter_history(list(keys) or None):
+        for row in rows:
             click.echo(json.dumps({k: _json_value(v) for k, v in row.items()}, allow_nan=False))
         return
     columns = ["_step", "_time", "_stage"] + (list(keys) or sorted(view.metric_keys()))
     writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    wanted = set(keys)
-    for row in view.iter_history(list(keys) + ["_time", "_stage"] if keys else None):
-        if not wanted or wanted.intersection(row):
-            writer.writerow(row)
+    for row in rows:
+        writer.writerow(row)
 
 
 def _json_value(value):

@@ -61,7 +61,7 @@ def restore_command(obj, run, code, outputs, dataset, pretrained, config, images
     plan = plan_restore(api.store, view, what, name, version=version, step=step)
     with progress("restoring") as bar:
         result = restore(api.store, plan, target, force=force, progress=bar)
-    click.echo(f"restored {what}{' ' + name if name else ''} of run {view.id}: {result.files} files "
+    click.echo(f"restored {what}{' ' + name if name else ''} of run {view.id}: {plural(result.files, 'file')} "
                f"({human_bytes(result.bytes)}) into {result.target}")
 
 

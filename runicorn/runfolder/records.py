@@ -313,6 +313,18 @@ class Manifest:
         line of the same role and name superseded, and an object a later ``dropped`` line names."""
         return [entry.ref for entry, why in self.judged() if why is None]
 
+    def dropped(self) -> list[tuple[ManifestEntry, ManifestEntry]]:
+        """(entry, the later ``dropped`` line that took its object out of the roots), in order."""
+        pairs = []
+        for index, entry in enumerate(self.entries):
+            if entry.ref is None or entry.role == DROPPED:
+                continue
+            drop = next((later for later in self.entries[index + 1:] if later.role == DROPPED
+                         and entry.ref.id in later.drops), None)
+            if drop is not None:
+                pairs.append((entry, drop))
+        return pairs
+
     def judged(self) -> list[tuple[ManifestEntry, str | None]]:
         """Every line naming an object, with why it is no root (None when it is one), in order."""
         judged: list[tuple[ManifestEntry, str | None]] = []

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..runfolder import MANIFEST, MEDIA, ROLLING, ManifestEntry, RunConfig, RunFolder
-from ..store import (BLOB, CHUNKS, DIR, TREE, Ingester, ObjectId, ObjectStore, Ref, StatCache, content_bytes, prune_tree,
+from ..store import (BLOB, CHUNKS, FILE, TREE, Ingester, ObjectId, ObjectStore, Ref, StatCache, content_bytes, prune_tree,
                      read_tree, walk_tree)
 from .values import jsonable
 from .warn import warn_user
@@ -204,7 +204,7 @@ class RunAssets:
             pruned = prune_tree(self.store, tree, [rel])
             if pruned == tree:
                 return  # the snapshot never held it (ignored by git, .rnignore, or the defaults)
-            files = sum(1 for _, entry in walk_tree(self.store, pruned) if entry.kind != DIR)
+            files = sum(1 for _, entry in walk_tree(self.store, pruned) if entry.kind == FILE)
             self.add_root("code", "code", pruned, TREE, mode=ROLLING, workspace=str(workspace), files=files,
                           bytes=content_bytes(read_tree(self.store, pruned)), left_out=[rel])
             self._code = (pruned, workspace)

@@ -25,7 +25,7 @@ def test_help_of_the_group_lists_every_command():
     assert result.returncode == 0, result.stderr
     for name in COMMANDS:
         assert f"  {name} " in result.stdout
-    assert "Exit codes: 0 ok, 1 failure or problem found, 2 usage error." in result.stdout
+    assert "Exit codes: 0 ok, 1 failure or problem found, 2 usage error, 130 interrupted" in result.stdout
 
 
 def test_help_of_every_command_exits_0_and_shows_an_example():

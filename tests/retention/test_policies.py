@@ -336,7 +336,7 @@ def test_running_and_pinned_runs_are_never_touched(tmp_path, root, invoke):
 
         plan = invoke.json("forget", "best/max", "--keep-best", "1", "--yes", "--json")
         why = {r["id"]: (r["why"], r["action"]) for r in plan["runs"]}
-        assert why["mx-low"] == (["pinned"], None) and why["live-max"] == (["running"], None)
+        assert why["mx-low"] == (["pinned (paper, table 2)"], None) and why["live-max"] == (["running"], None)
         left = {r["id"] for r in invoke.json("ls", "best/max", "--json")}
         assert left == {"mx9", "mx-low", "live-max"}
 
