@@ -5,6 +5,7 @@ workdir, so a later phase sees what an earlier one wrote (the W1 reader, the
 second and third W2 runs).
 """
 
+import sys
 from dataclasses import dataclass, field
 
 
@@ -44,6 +45,12 @@ WORKLOADS = [
              "w5_images.py", ("main",), {"images": 500}),
     Workload("W6", "CLI on the W3 root: rm half of its runs, gc, export the other half, import, restore",
              "w6_cli.py", ("main",), needs="W3"),
+    # Both sides' viewers are timed through the same Playwright + chromium, run by this interpreter (browser_python).
+    Workload("W7", "viewer: runs page at {small_runs:,} and {large_runs:,} runs, a {long_points:,}-point chart, "
+             "compare of {compare_runs} runs × {compare_metrics} metrics × {compare_steps:,} steps",
+             "w7_viewer.py", ("build", "runs", "chart", "compare"),
+             {"small_runs": 1_000, "large_runs": 10_000, "long_points": 1_000_000, "compare_runs": 20,
+              "compare_metrics": 10, "compare_steps": 100_000, "browser_python": sys.executable}),
     # --quick: 10 runs × 5 epochs × 4 MiB; the full size stores 20 GiB before its first gc.
     Workload("W8", "retention: {runs} runs × {epochs} epochs overwriting a {size_mib} MiB last.pt (rolling), "
              "then keep the best {keep_best} runs' outputs and gc",

@@ -102,6 +102,4 @@ def test_the_store_is_used_through_its_package_api(path):
 def test_the_layer_map_names_real_modules():
     names = {module_name(p) for p in SOURCES}
     for prefix in LAYERS:
-        if prefix in ("runicorn.viewer",):  # optional until the viewer lands
-            continue
         assert any(n == prefix or n.startswith(prefix + ".") for n in names), prefix

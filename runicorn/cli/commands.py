@@ -7,4 +7,5 @@ from . import (  # noqa: F401
     setup_commands,
     timeline_commands,
     transfer_commands,
+    viewer_command,
 )

@@ -40,6 +40,8 @@ def demo_command(ctx):
 Each run snapshotted the same example code and archived the same 4 MiB backbone
 checkpoint: the store keeps one copy of each (see the dedup ratio above).
 
+See the runs, their charts and a comparison in your browser: {prefix} viewer
+
 Try next:
   {prefix} show {last}
   {prefix} diff {first} {last}

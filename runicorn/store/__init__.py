@@ -19,7 +19,7 @@ from .materialize import MaterializeResult, check_tree, make_real_dir, materiali
 from .objects import DAMAGED, PENDING, PUBLISHED, TRASHED, ObjectStore, StoredObject
 from .owner import current_owner, owner_alive, pid_alive
 from .progress import NO_PROGRESS, Progress
-from .chunked import ChunkedReader, StoredFile, open_file, put_file
+from .chunked import ChunkedReader, StoredFile, open_file, put_file, stored_file
 from .reach import BLOB, CHUNKS, TREE, Listing, Reach, Ref, Walker
 from .statcache import StatCache
 from .streams import CHUNK_SIZE, ProgressReader, VerifyingReader, hash_stream
@@ -88,6 +88,7 @@ __all__ = [
     "put_tree",
     "read_tree",
     "serialize_tree",
+    "stored_file",
     "stale_temp_files",
     "verify",
     "walk_tree",

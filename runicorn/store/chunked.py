@@ -129,6 +129,21 @@ def open_file(store: ObjectStore, file_id: str, chunks: str | None = None):
     return ChunkedReader(store, chunks) if chunks else store.open(file_id)
 
 
+_MAX_LIST_PEEK = 4 << 20  # a chunk list of a 1 TiB file at 1 MiB chunks is under 100 MiB; these are far smaller
+
+
+def stored_file(store: ObjectStore, object_id: str):
+    """(size, opener) of the file an object stands for: a chunk list stands for the file it lists, any other
+    object for itself. For readers that get ids from a listing (the viewer), where a chunked file's id is its list's."""
+    size = store.size(object_id)
+    if size <= _MAX_LIST_PEEK:
+        data = store.get(object_id)
+        if data.startswith(HEADER):
+            listing = ChunkList.parse(data, object_id)
+            return listing.size, lambda: ChunkedReader(store, object_id)
+    return size, lambda: store.open(object_id)
+
+
 def read_chunk_list(store: ObjectStore, list_id: str, *, take_back: bool = True) -> ChunkList:
     return ChunkList.parse(store.get(list_id, take_back=take_back), list_id)
 

@@ -23,7 +23,8 @@ RUN_A = "20250101_120000_aaaa01"
 RUN_B = "20250101_120000_aaaa02"
 RUN_C = "20250102_080000_cccc03"
 AMBIGUOUS_PREFIX = "20250101_120000_aaaa0"
-COMMANDS = ("ls", "show", "diff", "rm", "gc", "du", "verify", "restore", "export", "import", "demo", "config")
+COMMANDS = ("ls", "show", "diff", "rm", "gc", "du", "verify", "restore", "export", "import", "demo", "config", "outputs",
+            "history", "logs", "pin", "unpin", "forget", "viewer")
 
 
 @dataclass

@@ -1,0 +1,68 @@
+"""Several runs side by side: their config and summary values key by key, and the code diff of two of them.
+
+Values are flattened to dotted keys (``opt.lr``) as ``runicorn diff`` shows
+them; each key says whether the runs differ, so the page can show "only
+differences" (what MLflow users value when comparing parameters) without
+deciding equality in JavaScript, where NaN and 1 vs 1.0 would surprise.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from ..compare import diff_code, flatten
+from .responses import BadRequest, json_response
+from .state import state_of
+
+MAX_RUNS = 50
+
+
+def _same(values: list) -> bool:
+    first = values[0]
+    return all(v == first or (v != v and first != first) for v in values[1:])  # NaN equals NaN here
+
+
+def side_by_side(dicts: list[dict]) -> list[dict]:
+    """Every dotted key of any run, with each run's value (None when absent) and whether they differ."""
+    flat = [flatten(d) if isinstance(d, dict) else {} for d in dicts]
+    keys = sorted(set().union(*flat)) if flat else []
+    rows = []
+    for key in keys:
+        present = [key in f for f in flat]
+        values = [f.get(key) for f in flat]
+        rows.append({"key": key, "values": values, "present": present,
+                     "differs": not all(present) or not _same(values)})
+    return rows
+
+
+def run_ids(request: Request, name: str = "runs") -> list[str]:
+    ids = [i for i in (request.query_params.get(name) or "").split(",") if i]
+    if not ids:
+        raise BadRequest(f"{name} must list run ids, separated by commas")
+    if len(ids) > MAX_RUNS:
+        raise BadRequest(f"at most {MAX_RUNS} runs can be compared at once, not {len(ids)}")
+    return list(dict.fromkeys(ids))
+
+
+def compare_runs(request: Request):
+    """GET /api/compare?runs=A,B,...: who the runs are, and their config and summary side by side."""
+    views = state_of(request).finder.open_many(run_ids(request))
+    return json_response(request, {
+        "runs": [{"id": v.id, "path": v.path, "alias": v.alias, "tags": v.tags, "status": v.status,
+                  "created_at": v.created_at, "primary_metric": v.primary_metric} for v in views],
+        "config": side_by_side([v.run_config.values for v in views]),
+        "summary": side_by_side([v.summary for v in views]),
+    })
+
+
+def compare_code(request: Request):
+    """GET /api/compare/code?a=RUN&b=RUN: files added, removed and changed between two code snapshots, with a
+    unified diff per changed text file, read from the store."""
+    state = state_of(request)
+    params = request.query_params
+    if not params.get("a") or not params.get("b"):
+        raise BadRequest("give two runs: a=RUN&b=RUN")
+    a, b = state.run(params["a"]), state.run(params["b"])
+    diff = diff_code(state.store(), a, b)
+    return json_response(request, {"a": a.id, "b": b.id, "available": diff.available, "added": diff.added,
+                                   "removed": diff.removed, "changed": diff.changed, "patches": diff.patches})
