@@ -60,7 +60,12 @@ class RunicornGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except click.Abort as exc:
+            if isinstance(exc.__context__, KeyboardInterrupt):  # Ctrl-C at a confirmation prompt
+                click.echo("interrupted", err=True)
+                raise click.exceptions.Exit(130) from None
+            raise
+        except (click.exceptions.Exit, click.ClickException):
             raise
         except BrokenPipeError:
             _silence_stdout()

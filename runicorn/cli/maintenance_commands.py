@@ -147,7 +147,7 @@ def verify_command(obj, as_json):
                    "damaged_runs": storage_report.damaged_runs,
                    "objects_checked": report.objects_checked, "bytes_checked": report.bytes_checked})
     else:
-        click.echo(f"checked {report.objects_checked} objects ({human_bytes(report.bytes_checked)})")
+        click.echo(f"checked {plural(report.objects_checked, 'object')} ({human_bytes(report.bytes_checked)})")
         damaged = [("corrupt", oid, "") for oid in report.corrupt] + [("missing", oid, "") for oid in report.missing]
         damaged += [("unreadable", oid, f" ({why})") for oid, why in report.unreadable.items()]
         for label, oid, why in damaged:

@@ -68,6 +68,8 @@ def logs_command(obj, run, follow):
     path = view.folder.text_log_path
     offset = 0
     while True:
+        # Judged before the read: a run that finished meanwhile gets one last read that sees all it wrote.
+        running = follow and api.run(view.id).status == "running"
         try:
             with open(path, "rb") as handle:
                 handle.seek(offset)
@@ -78,7 +80,7 @@ def logs_command(obj, run, follow):
         if end:
             click.echo(data[:end].decode("utf-8", errors="replace"), nl=False)
             offset += end
-        if not follow or api.run(view.id).status != "running":
+        if not running:
             if follow and data[end:]:
                 click.echo(data[end:].decode("utf-8", errors="replace"))
             return

@@ -208,7 +208,8 @@ class RunAssets:
             self.add_root("code", "code", pruned, TREE, mode=ROLLING, workspace=str(workspace), files=files,
                           bytes=content_bytes(read_tree(self.store, pruned)), left_out=[rel])
             self._code = (pruned, workspace)
-        warn_user(f"code snapshot: left out {rel}/ ({why}); it is not code. List it in .gitignore or .rnignore "
+        shown = rel + ("/" if real.is_dir() else "")
+        warn_user(f"code snapshot: left out {shown} ({why}); it is not code. List it in .gitignore or .rnignore "
                   "to keep it out from the start")
 
     # -- config ---------------------------------------------------------------
@@ -306,8 +307,7 @@ class RunAssets:
             if result.chunks is not None:  # one large file, stored as a chunk list
                 record["chunks"] = result.chunks.tagged
             self._roots.add(Ref(result.chunks, CHUNKS) if result.chunks else Ref(result.id, object_type))
-            if result.kind == "dir":
-                self.leave_out_of_code(path, f"saved as {role} {name!r}")
+            self.leave_out_of_code(path, f"saved as {role} {name!r}")
 
     # -- images ---------------------------------------------------------------
 

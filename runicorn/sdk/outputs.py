@@ -159,7 +159,9 @@ class OutputsArchiver:
                         report["archived_entries"].append({
                             "key": f"{name}/{rel}", "name": os.path.basename(rel), "kind": "file", "path": str(path),
                             "saved": True, "id": oid.tagged, "size": size, "mode": self._mode,
-                            "archived_at": int(time.time())})
+                            "archived_at": int(time.time()), "fingerprint_kind": "blake3", "fingerprint": oid.tagged,
+                            # 0.7 kept a copy per archive; here a whole file is one object (a chunked one has none)
+                            "archive_path": None if stored.chunks else str(store.path_for(oid))})
                 tree = self._put_outputs_tree(store, archived) if archived else None
                 report["bytes_read"] = totals.hashed_bytes
             for key, version in archived.items():
