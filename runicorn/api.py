@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .errors import AmbiguousRunId, DamagedRun, RunNotFound, StorageNotFound, UnsupportedFormat
-from .runfolder import (Identity, Manifest, ManifestEntry, PrimaryMetric, RunConfig, RunFolder, RunScan, Status,
-                        effective_status, scan_runs)
+from .runfolder import (CachedRun, Identity, Manifest, ManifestEntry, PrimaryMetric, RunConfig, RunFolder, RunIndex,
+                        RunScan, Status, effective_status, scan_runs)
 from .storage import StorageRoot
 from .store import ObjectStore, Ref
 
@@ -29,13 +29,17 @@ DAMAGED = "damaged"
 class RunView:
     """A run as recorded on disk (read-only; open the run again for fresh state values)."""
 
-    def __init__(self, folder: RunFolder):
+    def __init__(self, folder: RunFolder, cached: CachedRun | None = None):
+        """``cached``: what the run index holds for the folder (checked against it), instead of reading it."""
         self.folder = folder
         self.run_dir = folder.path
+        self._cached = cached
         self.problems: list[str] = []  # damage found so far, one sentence per file
         self.unsupported: str | None = None  # written by a newer Runicorn: nothing in it may be trusted
         try:
-            self._identity: Identity | None = folder.read_identity()
+            self._identity: Identity | None = self._state("identity", folder.read_identity)
+            if self._identity is None:
+                raise DamagedRun(f"run folder {folder.path} has no run.json")
         except (DamagedRun, UnsupportedFormat) as exc:
             self._identity = None
             self.problems.append(str(exc))
@@ -50,6 +54,15 @@ class RunView:
 
     def __repr__(self) -> str:
         return f"<RunView {self.id} path={self.path!r} status={self.status}>"
+
+    def _state(self, name: str, read):
+        """A state file's content: from the index when it holds it, else read; damage is raised either way."""
+        if self._cached is None:
+            return read()
+        value = getattr(self._cached, name)
+        if isinstance(value, (DamagedRun, UnsupportedFormat)):
+            raise value
+        return value
 
     def _tolerant(self, read, default):
         """A state value, or ``default`` with the damage noted in ``problems``."""
@@ -91,7 +104,7 @@ class RunView:
     def status_record(self) -> Status:
         self._status_damaged = False
         try:
-            return self.folder.read_status() or Status(started_at=self.created_at)
+            return self._state("status", self.folder.read_status) or Status(started_at=self.created_at)
         except (DamagedRun, UnsupportedFormat) as exc:
             self._status_damaged = True
             self.problems.append(str(exc))
@@ -144,7 +157,7 @@ class RunView:
 
     @functools.cached_property
     def primary(self) -> PrimaryMetric | None:
-        return self._tolerant(self.folder.read_primary_metric, None)
+        return self._tolerant(lambda: self._state("primary", self.folder.read_primary_metric), None)
 
     @property
     def primary_metric(self) -> dict | None:
@@ -158,7 +171,7 @@ class RunView:
     @functools.cached_property
     def pin(self) -> dict | None:
         """``{"pinned_at", "note"}`` when the run is pinned (every retention policy keeps it), else None."""
-        return self._tolerant(self.folder.read_pin, None)
+        return self._tolerant(lambda: self._state("pin", self.folder.read_pin), None)
 
     @property
     def pinned(self) -> bool:
@@ -269,7 +282,9 @@ class Api:
     def runs(self, path: str | None = None, *, status: str | None = None, alias: str | None = None,
              tags: Iterable[str] | None = None) -> list[RunView]:
         """Runs under a path prefix (oldest first), filtered by status, alias and tags (all must be present)."""
-        views = [RunView(folder) for folder in self.scan(path).folders]
+        scan, cached = RunIndex(self.storage.runs_dir).scan(path)
+        self.problems = list(scan.problems)
+        views = [RunView(folder, cached.get(str(folder.path))) for folder in scan.folders]
         if status is not None:
             views = [v for v in views if v.status == status]
         if alias is not None:

@@ -1,4 +1,4 @@
-"""Hermetic tests: every test gets its own storage root and HOME under tmp_path."""
+"""Hermetic tests: every test gets its own storage root and HOME (so its own cache folder) under tmp_path."""
 
 import pytest
 
@@ -9,6 +9,6 @@ def hermetic_environment(tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("RUNICORN_DIR", str(tmp_path / "storage"))
-    for name in ("RUNICORN_ON", "RANK", "LOCAL_RANK"):
+    for name in ("XDG_CACHE_HOME", "RUNICORN_ON", "RANK", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)

@@ -8,6 +8,7 @@ checked values; ``scan_runs`` finds every run folder, damaged ones included;
 from .appender import Appender
 from .discovery import STAGING_PREFIX, RunScan, remove_stale_staging, scan_runs
 from .folder import RunFolder, make_run_folder
+from .index import CachedRun, RunIndex
 from .jsonio import decode_line, encode_line, jsonable_tree
 from .liveness import HEARTBEAT_INTERVAL_SECONDS, HEARTBEAT_STALE_SECONDS, effective_status
 from .names import (APPEND_ONLY_FILES, CONFIG, ENVIRONMENT, HEARTBEAT, IDENTITY, MANIFEST, MEDIA, METRICS, PIN, PRIMARY_METRIC,
@@ -19,6 +20,7 @@ from .timeline import TimelineEncoder
 __all__ = [
     "APPEND_ONLY_FILES",
     "Appender",
+    "CachedRun",
     "CONFIG",
     "DROPPED",
     "ENVIRONMENT",
@@ -40,6 +42,7 @@ __all__ = [
     "RUN_FILES",
     "RunConfig",
     "RunFolder",
+    "RunIndex",
     "RunScan",
     "STAGING_PREFIX",
     "STATUS",

@@ -38,24 +38,28 @@ def scan_runs(runs_dir: Path, prefix: str | None = None) -> RunScan:
     while stack:
         folder = stack.pop()
         try:
-            with os.scandir(folder) as listing:
-                entries = list(listing)
+            subfolders, is_run = list_folder(folder)
         except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError as exc:
-            scan.problems.append(f"{folder} cannot be listed: {exc.strerror or exc}")
+            scan.problems.append(cannot_list(folder, exc))
             continue
-        names = set()
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-            else:
-                names.add(entry.name)
-        if names & _MARKERS:
+        stack.extend(os.path.join(folder, name) for name in subfolders)
+        if is_run:
             scan.folders.append(RunFolder(Path(folder), runs_dir))
     return scan
+
+
+def list_folder(folder: str) -> tuple[list[str], bool]:
+    """A folder's sub-folders that may hold runs, and whether it is a run folder itself (OSError if unlistable)."""
+    with os.scandir(folder) as listing:
+        entries = [entry for entry in listing if not entry.name.startswith(".")]
+    subfolders = [entry.name for entry in entries if entry.is_dir(follow_symlinks=False)]
+    return subfolders, any(entry.name in _MARKERS and not entry.is_dir(follow_symlinks=False) for entry in entries)
+
+
+def cannot_list(folder: str, exc: OSError) -> str:
+    return f"{folder} cannot be listed: {exc.strerror or exc}"
 
 
 def remove_stale_staging(runs_dir: Path) -> None:

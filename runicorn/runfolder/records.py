@@ -28,6 +28,8 @@ STATUSES = ("running", "finished", "failed", "interrupted")
 
 
 def _number(value: Any, what: str, *, optional: bool = True) -> float | None:
+    if type(value) is float or type(value) is int:  # the common case, without the slow ABC check
+        return value
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

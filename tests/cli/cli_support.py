@@ -149,11 +149,16 @@ class Invoker:
 
 
 def disk_state(top: Path) -> dict:
-    """Every entry under ``top``: files and links with size, mtime and mode; folders by name only."""
+    """Every entry under ``top``: files and links with size, mtime and mode; folders by name only.
+
+    The user's cache folder (the tests' ``home/.cache``, where listings keep the run index) is left out: it
+    is a cache outside every storage root, rewritten by any command that lists runs."""
     state = {}
     if not top.exists():
         return state
     for folder, dirs, files in os.walk(top):
+        if Path(folder) == top / "home":
+            dirs[:] = [name for name in dirs if name != ".cache"]
         for name in dirs + files:
             path = Path(folder) / name
             st = os.lstat(path)
