@@ -259,6 +259,7 @@ class Api:
         self.storage = StorageRoot(storage)
         self.root = self.storage.root
         self.problems: list[str] = []  # folders under runs/ the last listing could not read
+        self._index = RunIndex(self.storage.runs_dir)
 
     def require_root(self) -> None:
         """Refuse a folder that is no storage root: a mistyped path is an error, never a new store."""
@@ -282,7 +283,7 @@ class Api:
     def runs(self, path: str | None = None, *, status: str | None = None, alias: str | None = None,
              tags: Iterable[str] | None = None) -> list[RunView]:
         """Runs under a path prefix (oldest first), filtered by status, alias and tags (all must be present)."""
-        scan, cached = RunIndex(self.storage.runs_dir).scan(path)
+        scan, cached = self._index.scan(path)
         self.problems = list(scan.problems)
         views = [RunView(folder, cached.get(str(folder.path))) for folder in scan.folders]
         if status is not None:

@@ -185,3 +185,21 @@ def test_a_missing_root_gets_no_index(tmp_path):
     scan, cached = RunIndex(tmp_path / "nowhere" / "runs").scan()
     assert scan.folders == [] and cached == {}
     assert not index_path(tmp_path / "nowhere" / "runs").exists()
+
+
+def test_a_long_lived_reader_answers_from_memory_and_still_sees_changes(storage, monkeypatch):
+    make_runs(3)
+    age(storage)
+    api = rn.Api(storage)  # the viewer keeps one for its whole life
+    assert [v.status for v in api.runs()] == ["finished"] * 3
+    index_path(storage / "runs").unlink()  # memory answers now, not the file
+    with monkeypatch.context() as patched:
+        forbid_reads(patched)
+        assert [v.best for v in api.runs()] == [0.0, 0.1, 0.2]
+    api.run("run-2").folder.write_status(Status(status="interrupted", started_at=1.0, ended_at=2.0))
+    run_dir = storage / "runs" / "proj" / "run-0"
+    for child in run_dir.iterdir():
+        child.unlink()
+    run_dir.rmdir()
+    assert {v.id: v.status for v in api.runs()} == {"run-1": "finished", "run-2": "interrupted"}
+    assert {v.id: v.status for v in api.runs("proj")} == {"run-1": "finished", "run-2": "interrupted"}

@@ -32,7 +32,7 @@ class RunFolder:
     """A run's folder; ``runs_dir`` (when known) lets the folder check that its identity matches where it lies."""
 
     def __init__(self, path: Path, runs_dir: Path | None = None):
-        self.path = Path(path)
+        self.path = path if isinstance(path, Path) else Path(path)  # a listing of 10,000 runs passes Paths
         self.runs_dir = runs_dir
 
     def __repr__(self) -> str:

@@ -20,6 +20,7 @@ import hashlib
 import marshal
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -95,18 +96,26 @@ def _decode(data: dict | None, kind):
 
 class RunIndex:
     """The index of one ``runs/`` folder; ``scan`` lists run folders as ``scan_runs`` does, from the cache
-    where it still holds, and brings the cache up to date."""
+    where it still holds, and brings the cache up to date. A long-lived index (the viewer's) also keeps what
+    it last saw in memory, so a request costs a stat per file instead of a load of the SQLite file."""
 
     def __init__(self, runs_dir: Path):
         self.runs_dir = runs_dir
         self.path = index_path(runs_dir)
+        self._memory: tuple[dict, dict] | None = None  # (dirs, runs) as the last scan left them
+        self._lock = threading.Lock()
 
     def scan(self, prefix: str | None = None) -> tuple[RunScan, dict[str, CachedRun]]:
         """The run folders under a prefix, and what the index holds for each (by folder path)."""
         now = time.time()
-        db = self._open()
-        dirs, runs = self._load(db)
-        new_dirs, new_runs = {}, {}
+        with self._lock:
+            memory = self._memory
+        db = None
+        if memory is None:
+            db = self._open()
+            memory = self._load(db)
+        dirs, runs = memory
+        seen_dirs, seen_runs, new_dirs, new_runs = {}, {}, {}, {}
         scan, cached = RunScan(), {}
         start = self.runs_dir.joinpath(*validate_path(prefix).split("/")) if prefix else self.runs_dir
         stack, visited = [str(start)], set()
@@ -124,6 +133,7 @@ class RunIndex:
             held = dirs.get(folder)
             if held is not None and trusted and held[0] == stamp:
                 subdirs, is_run = held[1]
+                seen_dirs[folder] = held
             else:
                 try:
                     subdirs, is_run = list_folder(folder)
@@ -133,17 +143,26 @@ class RunIndex:
                     scan.problems.append(cannot_list(folder, exc))
                     continue
                 if trusted:
-                    new_dirs[folder] = (stamp, (subdirs, is_run))
+                    seen_dirs[folder] = new_dirs[folder] = (stamp, (subdirs, is_run))
             stack.extend(os.path.join(folder, name) for name in subdirs)
             if is_run:
                 run_folder = RunFolder(Path(folder), self.runs_dir)
                 scan.folders.append(run_folder)
-                cached[folder] = self._run(run_folder, stamp, runs, new_runs, now)
-        gone = (set(dirs) - visited, set(runs) - set(cached)) if prefix is None else (set(), set())
-        self._save(db, new_dirs, new_runs, gone)
+                cached[folder] = self._run(run_folder, stamp, runs, seen_runs, new_runs, now)
+        if prefix is None:
+            gone = (set(dirs) - visited, set(runs) - set(cached))
+        else:  # a part of the tree was walked: what lies outside it stays as it was
+            gone = (set(), set())
+            seen_dirs, seen_runs = {**dirs, **seen_dirs}, {**runs, **seen_runs}
+        with self._lock:
+            self._memory = (seen_dirs, seen_runs)
+        if new_dirs or new_runs or gone[0] or gone[1]:
+            self._save(db or self._open(), new_dirs, new_runs, gone)
+        elif db is not None:
+            db.close()
         return scan, cached
 
-    def _run(self, folder: RunFolder, folder_stamp: str, runs: dict, new_runs: dict, now: float) -> CachedRun:
+    def _run(self, folder: RunFolder, folder_stamp: str, runs: dict, seen: dict, new: dict, now: float) -> CachedRun:
         key = str(folder.path)
         stamps, trusted = [folder_stamp], True
         for name in _CACHED_FILES:
@@ -158,13 +177,19 @@ class RunIndex:
         stamp = "|".join(stamps)
         held = runs.get(key)
         if held is not None and trusted and held[0] == stamp:
-            try:
-                return CachedRun.from_json(held[1])
+            entry = held[1]
+            if isinstance(entry, CachedRun):  # from memory
+                seen[key] = held
+                return entry
+            try:  # from the SQLite file
+                entry = CachedRun.from_json(entry)
+                seen[key] = (stamp, entry)
+                return entry
             except (ValueError, KeyError, TypeError, DamagedRun, UnsupportedFormat):
                 pass  # a damaged cache row: read the folder again
         entry = CachedRun.read(folder)
         if trusted:
-            new_runs[key] = (stamp, entry.to_json())
+            seen[key] = new[key] = (stamp, entry)
         return entry
 
     # -- the SQLite file: any failure means no cache, never an error --------------------------------------
@@ -209,15 +234,14 @@ class RunIndex:
         if db is None:
             return
         try:
-            if new_dirs or new_runs or gone[0] or gone[1]:
-                with db:
-                    db.execute("BEGIN")
-                    db.executemany("INSERT OR REPLACE INTO dirs VALUES (?, ?, ?)",
-                                   [(k, s, marshal.dumps(c)) for k, (s, c) in new_dirs.items()])
-                    db.executemany("INSERT OR REPLACE INTO runs VALUES (?, ?, ?)",
-                                   [(k, s, marshal.dumps(c)) for k, (s, c) in new_runs.items()])
-                    db.executemany("DELETE FROM dirs WHERE folder = ?", [(k,) for k in gone[0]])
-                    db.executemany("DELETE FROM runs WHERE folder = ?", [(k,) for k in gone[1]])
+            with db:
+                db.execute("BEGIN")
+                db.executemany("INSERT OR REPLACE INTO dirs VALUES (?, ?, ?)",
+                               [(k, s, marshal.dumps(c)) for k, (s, c) in new_dirs.items()])
+                db.executemany("INSERT OR REPLACE INTO runs VALUES (?, ?, ?)",
+                               [(k, s, marshal.dumps(c.to_json())) for k, (s, c) in new_runs.items()])
+                db.executemany("DELETE FROM dirs WHERE folder = ?", [(k,) for k in gone[0]])
+                db.executemany("DELETE FROM runs WHERE folder = ?", [(k,) for k in gone[1]])
         except Exception:  # noqa: BLE001 - busy or damaged: the next listing reads the folders again
             pass
         finally:
