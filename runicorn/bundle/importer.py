@@ -39,7 +39,7 @@ from ..errors import BundleError, CorruptObject, DamagedRun, UnsupportedFormat
 from ..runfolder import (APPEND_ONLY_FILES, HEARTBEAT, IDENTITY, MANIFEST, RUN_FILES, STAGING_PREFIX, RunFolder,
                          make_run_folder, remove_stale_staging, run_folder, scan_runs, validate_path, validate_run_id)
 from ..store import (DAMAGED, NO_PROGRESS, PUBLISHED, ObjectId, ObjectStore, Progress, ProgressReader, Walker,
-                     crash_point, current_owner, fsync_dir, hash_stream)
+                     crash_point, current_owner, declare_if_chunk_list, fsync_dir, hash_stream)
 from .format import BUNDLE_FORMAT, BUNDLE_VERSION, HEADER_NAME, MAX_HEADER_BYTES, BundleReport
 
 _LATEST_MTIME = 4102444800.0  # 2100-01-01: a member's mtime past it (or before 1970) is not kept
@@ -123,7 +123,8 @@ def _read_members(bundle_path: Path, store: ObjectStore, staging: Staging, repor
         for member in tar:
             _check_member_kind(member)
             name = member.name
-            stream = ProgressReader(tar.extractfile(member), counted)
+            member_file = tar.extractfile(member)
+            stream = ProgressReader(member_file, counted)
             if listed is None:
                 if name != HEADER_NAME:
                     raise BundleError(f"not a Runicorn bundle: the first entry is {name!r}, not {HEADER_NAME!r}")
@@ -131,6 +132,7 @@ def _read_members(bundle_path: Path, store: ObjectStore, staging: Staging, repor
             else:
                 parts = name.split("/")
                 if parts[0] == "objects" and len(parts) == 3:
+                    declare_if_chunk_list(store, member_file.peek(64))
                     _import_object(store, parts, stream, member.size, report)
                 elif parts[0] == "runs" and len(parts) >= 4:
                     runs.setdefault(_stage_run_file(staging, listed, parts, name, stream, member.mtime),

@@ -19,7 +19,7 @@ from .materialize import MaterializeResult, check_tree, make_real_dir, materiali
 from .objects import DAMAGED, PENDING, PUBLISHED, TRASHED, ObjectStore, StoredObject
 from .owner import current_owner, owner_alive, pid_alive
 from .progress import NO_PROGRESS, Progress
-from .chunked import ChunkedReader, StoredFile, open_file, put_file, stored_file
+from .chunked import ChunkedReader, StoredFile, declare_if_chunk_list, open_file, put_file, stored_file
 from .reach import BLOB, CHUNKS, TREE, Listing, Reach, Ref, Walker
 from .statcache import StatCache
 from .streams import CHUNK_SIZE, ProgressReader, VerifyingReader, hash_stream
@@ -71,6 +71,7 @@ __all__ = [
     "content_bytes",
     "crash_point",
     "current_owner",
+    "declare_if_chunk_list",
     "dumps_json",
     "fsync_dir",
     "hash_bytes",

@@ -17,9 +17,9 @@ import os
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from ..errors import CorruptObject
+from ..errors import CorruptObject, ObjectNotFound
 from .chunking import CDC_MAX, MIN_CHUNKED_FILE, chunking_available, cut_points
-from .ids import ObjectId, new_hasher
+from .ids import TAG_PREFIX, ObjectId, new_hasher
 from .objects import ObjectStore
 from .streams import CHUNK_SIZE, VerifyingReader
 
@@ -68,10 +68,18 @@ class ChunkList:
 
 
 def _entry(line: str) -> tuple[ObjectId, int]:
+    """``blake3:<hex> <length>``, exactly as ``serialize`` writes it (one canonical form, as for trees)."""
     tagged, _, length = line.partition(" ")
-    if not length.isdigit():
+    if not tagged.startswith(TAG_PREFIX) or not length.isdigit() or str(int(length)) != length:
         raise ValueError(f"line {line[:80]!r}")
     return ObjectId.parse(tagged), int(length)
+
+
+def declare_if_chunk_list(store: ObjectStore, head: bytes) -> None:
+    """Before an object that begins with ``head`` is copied in from elsewhere (an import): when it is a chunk
+    list, the store's config must say so first, as when the store cut the file itself."""
+    if head.startswith(HEADER):
+        store.declare_extension(EXTENSION)
 
 
 def should_chunk(size: int) -> bool:
@@ -146,6 +154,31 @@ def stored_file(store: ObjectStore, object_id: str):
 
 def read_chunk_list(store: ObjectStore, list_id: str, *, take_back: bool = True) -> ChunkList:
     return ChunkList.parse(store.get(list_id, take_back=take_back), list_id)
+
+
+def first_missing(store: ObjectStore, file_id: str, chunks: str | None) -> str | None:
+    """The first object a stored file needs that the store lacks (its blob, its chunk list or a chunk), or None;
+    changes nothing. A restore asks before it writes, so a missing chunk never leaves half a restore."""
+    if chunks is None:
+        return None if store.locate(file_id) is not None else file_id
+    if store.locate(chunks) is None:
+        return chunks
+    listing = ChunkList.parse(store.get(chunks, take_back=False), chunks)
+    return next((chunk for chunk, _ in listing.chunks if store.locate(chunk) is None), None)
+
+
+def reuse_file(store: ObjectStore, file_id: str, chunks: str | None) -> bool:
+    """Whether a file already stored is all there, refreshing every object it needs (chunk list and chunks):
+    reusing an object refreshes it, so a gc that runs before the reuser's manifest names it keeps it."""
+    if chunks is None:
+        return store.has(file_id, freshen=True)
+    if not store.has(chunks, freshen=True):
+        return False
+    try:
+        listing = read_chunk_list(store, chunks)
+    except (CorruptObject, ObjectNotFound):
+        return False
+    return all(store.has(chunk, freshen=True) for chunk, _ in listing.chunks)
 
 
 class ChunkedReader:

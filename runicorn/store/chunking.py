@@ -177,7 +177,7 @@ def _central_directory(handle: BinaryIO, size: int) -> list[tuple[int, int, int]
     at = tail.rfind(_END)
     if at < 0:
         raise ValueError("no end of central directory")
-    count, cd_size, cd_offset = struct.unpack_from("<xxxxxxxxHII", tail, at)[0:3]
+    count, cd_size, cd_offset = struct.unpack_from("<10xHII", tail, at)  # after signature, disk numbers, entries here
     locator = at - 20
     if (count == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF) and locator >= 0 \
             and tail[locator:locator + 4] == _LOCATOR64:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .chunked import StoredFile, put_file
+from .chunked import StoredFile, put_file, reuse_file
 from .ids import ObjectId, hash_bytes
 from .objects import ObjectStore
 from .streams import hash_stream
@@ -125,8 +125,7 @@ class Ingester:
         cache_key = os.path.abspath(path)
         if self.stat_cache is not None:
             cached = self.stat_cache.lookup(cache_key, st)
-            if cached is not None and (not self.store_content or self.store.has(cached.chunks or cached.id,
-                                                                                  freshen=True)):
+            if cached is not None and (not self.store_content or reuse_file(self.store, cached.id, cached.chunks)):
                 result.files += 1
                 result.bytes += st.st_size
                 return StoredFile(cached.id, st.st_size, cached.chunks if self.store_content else None)

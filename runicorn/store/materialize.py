@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..errors import ObjectNotFound, TargetNotEmpty, UnsafePath
 from .atomic import TempFile, stale_temp_files
-from .chunked import open_file
+from .chunked import first_missing, open_file
 from .ids import ObjectId
 from .objects import ObjectStore
 from .progress import NO_PROGRESS, Progress
@@ -72,8 +72,9 @@ def check_tree(store: ObjectStore, tree_id: str) -> MaterializeResult:
                 totals.folders += 1
                 stack.append((entry_rel + "/", entry.id))
             elif entry.kind == FILE:
-                if store.locate(entry.chunks or entry.id) is None:
-                    raise ObjectNotFound(f"object {entry.chunks or entry.id} of {entry_rel!r} is not in the store at "
+                missing = first_missing(store, entry.id, entry.chunks)
+                if missing is not None:
+                    raise ObjectNotFound(f"object {missing} of {entry_rel!r} is not in the store at "
                                          f"{store.root}; nothing was restored. Run `runicorn verify` to see every "
                                          "missing object")
                 totals.files += 1
