@@ -39,6 +39,13 @@ WORKLOADS = [
     # --quick archives fewer runs: the peer spends ~20 s per run after the first.
     Workload("W3", "{runs} runs × (5 checkpoints of 20 MiB sharing 16 MiB, 3 small files), scan_outputs_once",
              "w3_outputs.py", ("sweep",), {"runs": 10}, quick_params={"runs": 4}),
+    # The checkpoints are written by this interpreter (writer_python), with safetensors and torch where installed
+    # here (benchmark only), so both sides archive files of the same layout; the peer's venv has neither package.
+    Workload("W3r", "{runs} runs × {epochs} epochs × (safetensors + torch.save) sharing a {backbone_mib} MiB frozen "
+             "backbone, per-run heads, per-epoch names, scan_outputs_once",
+             "w3r_real_formats.py", ("sweep",),
+             {"runs": 10, "epochs": 5, "backbone_mib": 64, "writer_python": sys.executable},
+             quick_params={"runs": 4}),
     Workload("W4", "log_dataset(save=True) of 300 MiB in 300 files, then again unchanged",
              "w4_dataset.py", ("first", "unchanged")),
     Workload("W5", "{images} × run.log_image of a 64x64 RGB uint8 array",

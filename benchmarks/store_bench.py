@@ -2,7 +2,7 @@
 
     python benchmarks/store_bench.py            # 1 GiB file, 3 repetitions: about 2 minutes
     python benchmarks/store_bench.py --quick    # smoke test: 256 MiB file, 1 repetition: about 20 s
-    options: --reps N, --only 1,2,3 (sections), --profile (cProfile of a cold tree ingest),
+    options: --reps N, --only 1,2,3,5 (sections), --profile (cProfile of a cold tree ingest),
              --json FILE, --tmp DIR (default /tmp), --keep-temp, --no-prewarm
 
 Measures ``runicorn.store`` directly (no SDK, no peer) and prints one table:
@@ -30,6 +30,18 @@ Measures ``runicorn.store`` directly (no SDK, no peer) and prints one table:
    inside ``store.batch()``, and, as a floor only, the plain loop with fsync
    disabled (not a mode the store offers).
 4. ``verify`` of the stores left by 1–3: time and MB/s.
+5. Chunking (docs/format.md 4.3), each put into a fresh store: a new random file
+   of the section-1 size stored whole (``ObjectStore.put_file_sized``, what
+   ``put_file`` does without the compiled chunker) against chunked
+   (``runicorn.store.put_file``: FastCDC, each chunk an object with its own
+   fsync), chunked inside ``store.batch()`` (fsyncs in the background, as the
+   outputs archiver stores), and the cut points alone (reading the file and
+   running FastCDC, nothing hashed or stored); then the same for a safetensors
+   checkpoint of the same size that shares nothing (random tensors of 4 KiB to
+   24 MiB: cut at each tensor, those over 16 MiB by FastCDC). The overhead in
+   bytes is what the chunked store holds beyond the file (the chunk list), with
+   the number of objects; a re-put of the chunked checkpoint shows the cost
+   when every chunk is already stored.
 
 How it measures (the conventions of ``benchmarks/run.py``): every measurement
 runs in a child process of this interpreter, which times only its operation
@@ -73,7 +85,7 @@ import time
 from pathlib import Path
 
 CHUNK = 1 << 20  # the read size of the Python loop, the same as the store's
-BIG_SEED, TREE_SEED, SMALL_SEED = 1, 2, 3
+BIG_SEED, TREE_SEED, SMALL_SEED, CHECKPOINT_SEED = 1, 2, 3, 4
 BACKDATE_NS = 10_000_000_000  # beyond both racy windows of the stat cache (100 ms and 3 s)
 
 
@@ -299,6 +311,46 @@ def _child_verify(spec) -> dict:
             "ok": report.ok, "corrupt": len(report.corrupt), "missing": len(report.missing)}
 
 
+def _child_putfile(spec) -> dict:
+    """Store one file whole (``put_file_sized``) or as a chunk list (``runicorn.store.put_file``), maybe in a batch."""
+    from runicorn.store import ObjectStore, put_file
+    from runicorn.store.chunked import read_chunk_list
+
+    store = ObjectStore(spec["store"])
+    before = {o.id for o in store.iter_objects()}
+    fsyncs = _FsyncCounter()
+    io_before = _proc_io()
+    started = time.perf_counter()
+    if spec["mode"] == "whole":
+        oid, size = store.put_file_sized(spec["path"])
+        chunks = None
+    elif spec["mode"] == "batch":
+        with store.batch():
+            stored = put_file(store, spec["path"])
+        oid, size, chunks = stored.id, stored.size, stored.chunks
+    else:
+        stored = put_file(store, spec["path"])
+        oid, size, chunks = stored.id, stored.size, stored.chunks
+    seconds = time.perf_counter() - started
+    io = _io_delta(io_before, _proc_io())
+    added = [o for o in store.iter_objects() if o.id not in before]
+    return {"seconds": seconds, "bytes": size, "id": str(oid), "objects_added": len(added),
+            "bytes_added": sum(o.size for o in added), "list_bytes": store.size(chunks) if chunks else 0,
+            "chunks": len(read_chunk_list(store, chunks).chunks) if chunks else 0,
+            "fsync_calls": fsyncs.calls, "fsync_seconds": fsyncs.seconds, "io": io}
+
+
+def _child_cut(spec) -> dict:
+    """Only the cut points: read the file and decide where chunks begin (format pieces, FastCDC)."""
+    from runicorn.store.chunking import cut_points
+
+    started = time.perf_counter()
+    with open(spec["path"], "rb", buffering=0) as handle:
+        pieces = list(cut_points(handle, os.fstat(handle.fileno()).st_size))
+    return {"seconds": time.perf_counter() - started, "bytes": sum(length for _, length in pieces),
+            "chunks": len(pieces)}
+
+
 def _child_idle(spec) -> dict:
     """Only the import: the baseline RSS of every child."""
     import runicorn.store
@@ -307,7 +359,8 @@ def _child_idle(spec) -> dict:
 
 
 CHILD_OPS = {"read": _child_read, "copy": _child_copy, "hash": _child_hash, "put": _child_put, "ingest": _child_ingest,
-             "puts": _child_puts, "verify": _child_verify, "idle": _child_idle,
+             "puts": _child_puts, "verify": _child_verify, "idle": _child_idle, "putfile": _child_putfile,
+             "cut": _child_cut,
              "vmprobe": _child_vmprobe, "createprobe": _child_createprobe}
 
 
@@ -357,6 +410,37 @@ def make_big_file(path: Path, size: int) -> None:
             handle.write(rng.randbytes(CHUNK))
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def make_checkpoint_file(path: Path, size: int) -> dict:
+    """A safetensors checkpoint of about ``size`` bytes of random F32 tensors that nothing else shares.
+
+    Tensor sizes cycle through 24 MiB (over the 16 MiB piece bound: cut by FastCDC), 8, 4 and 1 MiB and a
+    4 KiB bias (grouped with its neighbours); the layout is safetensors' own, written by hand.
+    """
+    rng = random.Random(CHECKPOINT_SEED)
+    cycle = [24 << 20, 4096, 8 << 20, 4096, 4 << 20, 1 << 20, 4096]
+    sizes, total, index = [], 0, 0
+    while total < size - (24 << 20):
+        sizes.append(cycle[index % len(cycle)])
+        total += sizes[-1]
+        index += 1
+    sizes.append(size - total)  # the last tensor brings the data to ``size`` bytes
+    header, offset = {"__metadata__": {"bench": "store_bench"}}, 0
+    for index, length in enumerate(sizes):
+        header[f"layer{index:04d}"] = {"dtype": "F32", "shape": [length // 4],
+                                       "data_offsets": [offset, offset + length]}
+        offset += length
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as handle:
+        handle.write(len(text).to_bytes(8, "little") + text)
+        for length in sizes:
+            for start in range(0, length, CHUNK):
+                handle.write(rng.randbytes(min(CHUNK, length - start)))
+        handle.flush()
+        os.fsync(handle.fileno())
+    return {"tensors": len(sizes), "bytes": path.stat().st_size}
 
 
 def make_tree(root: Path, files: int) -> dict:
@@ -545,6 +629,8 @@ def main() -> None:
 
     session = Path(tempfile.mkdtemp(prefix="runicorn-store-bench-", dir=args.tmp))
     need = (big_size * (reps + 1) if 1 in args.only else 0) + (200 << 20) * reps
+    if 5 in args.only:  # its inputs (the large file, a checkpoint as large) and six stores of either per rep
+        need += big_size * (2 + 6 * reps)
     free = shutil.disk_usage(session).free
     if free < need * 1.2:
         shutil.rmtree(session)
@@ -557,8 +643,10 @@ def main() -> None:
     try:
         _progress(f"generating inputs in {session} ...")
         big = session / "input-big.bin"
-        if 1 in args.only:
+        if 1 in args.only or 5 in args.only:
             make_big_file(big, big_size)
+        checkpoint = session / "input-checkpoint.safetensors"
+        checkpoint_info = make_checkpoint_file(checkpoint, big_size) if 5 in args.only else {}
         tree = session / "input-tree"
         tree_info = make_tree(tree, tree_files)
         small = session / "input-small"
@@ -608,6 +696,10 @@ def main() -> None:
             if 3 in args.only:
                 _progress(f"rep {rep}/{reps}: {small_files:,} small files, durability ...")
                 bench_small(table, small, small_info, rep_dir, logs, prewarm)
+                sync()
+            if 5 in args.only:
+                _progress(f"rep {rep}/{reps}: chunking, whole-file against chunked ...")
+                bench_chunking(table, big, checkpoint, checkpoint_info, rep_dir, logs, prewarm)
                 sync()
 
         if args.profile:
@@ -728,6 +820,52 @@ def bench_small(table: Table, small: Path, small_info: dict, rep_dir: Path, logs
          figure=lambda r: mb_per_s(r["bytes"], r["seconds"]) if r["ok"] else "NOT OK", unit=" MB/s")
 
 
+def bench_chunking(table: Table, big: Path, checkpoint: Path, checkpoint_info: dict, rep_dir: Path, logs: Path,
+                   prewarm) -> None:
+    """Section 5: a new file stored whole and chunked, on random data and on a checkpoint that shares nothing."""
+    inputs = (("random", big, f"random {big.stat().st_size >> 20} MiB file"),
+              ("checkpoint", checkpoint, f"safetensors checkpoint, {checkpoint_info['tensors']} tensors, "
+                                         f"{checkpoint.stat().st_size >> 20} MiB, nothing shared"))
+    for key, path, title in inputs:
+        section = f"5. chunking: {title}"
+        size = path.stat().st_size
+        runs = {}
+        for mode, name in (("whole", "whole-file put (put_file_sized), fresh store"),
+                           ("chunked", "chunked put (store.put_file), fresh store"),
+                           ("batch", "chunked put inside store.batch(), fresh store")):
+            runs[mode] = run_child({"op": "putfile", "store": str(rep_dir / f"store-chunking-{key}-{mode}"),
+                                    "path": str(path), "mode": mode, **prewarm(size)}, logs)
+            _add(table, section, name, runs[mode], figure=lambda r: mb_per_s(r["bytes"], r["seconds"]), unit=" MB/s")
+            if "error" not in runs[mode]:
+                table.add(section, f"  {mode}: objects written", figure=runs[mode]["objects_added"], unit="")
+                table.add(section, f"  {mode}: fsync calls (summed time)", seconds=runs[mode]["fsync_seconds"],
+                          figure=runs[mode]["fsync_calls"], unit="")
+        cut = run_child({"op": "cut", "path": str(path)}, logs)
+        _add(table, section, "cut points only (read + format pieces + FastCDC)", cut,
+             figure=lambda r: mb_per_s(r["bytes"], r["seconds"]), unit=" MB/s")
+        whole, chunked = runs["whole"], runs["chunked"]
+        if "error" in whole or "error" in chunked:
+            continue
+        table.add(section, "  chunked / whole time", figure=chunked["seconds"] / whole["seconds"], unit=" x")
+        if "error" not in runs["batch"]:
+            table.add(section, "  chunked in a batch / whole time", figure=runs["batch"]["seconds"] / whole["seconds"],
+                      unit=" x")
+        table.add(section, "  chunks", figure=chunked["chunks"], unit="")
+        table.add(section, "  mean chunk size", figure=chunked["bytes"] / max(1, chunked["chunks"]) / 2**20,
+                  unit=" MiB")
+        table.add(section, "  chunk list size", figure=chunked["list_bytes"] / 1024, unit=" KiB")
+        overhead = chunked["bytes_added"] - whole["bytes_added"]
+        table.add(section, "  bytes stored beyond whole-file", figure=overhead / 1024, unit=" KiB")
+        table.add(section, "  the same, as a share of the file", figure=100 * overhead / whole["bytes_added"],
+                  unit=" %")
+        if key == "checkpoint":
+            reput = run_child({"op": "putfile", "store": str(rep_dir / f"store-chunking-{key}-chunked"),
+                               "path": str(path), "mode": "chunked", **prewarm(size)}, logs)
+            _add(table, section, "re-put of the chunked checkpoint (every chunk stored)", reput,
+                 figure=lambda r: r["io"].get("wchar", 0) / 2**20, unit=" MiB passed to write(2)",
+                 goal="writes nothing")
+
+
 def _add(table: Table, section: str, name: str, report: dict, figure=None, unit: str = "", goal: str = "") -> None:
     if "error" in report:
         table.error(section, name, report["error"])
@@ -771,8 +909,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: 256 MiB file, 1,000 small files, 1 repetition")
-    parser.add_argument("--only", type=lambda text: {int(part) for part in text.split(",")}, default={1, 2, 3},
-                        metavar="1,2,3", help="sections to run (4, verify, follows the others)")
+    parser.add_argument("--only", type=lambda text: {int(part) for part in text.split(",")}, default={1, 2, 3, 5},
+                        metavar="1,2,3,5", help="sections to run (4, verify, follows the others; 5: chunking)")
     parser.add_argument("--reps", type=int, help="repetitions (default 3; --quick: 1)")
     parser.add_argument("--profile", action="store_true", help="add a cProfile of one cold 3,000-file ingest")
     parser.add_argument("--profile-lines", type=int, default=25, help="lines per cProfile listing (default 25)")
