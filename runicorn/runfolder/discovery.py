@@ -37,13 +37,10 @@ def scan_runs(runs_dir: Path, prefix: str | None = None) -> RunScan:
     stack = [str(start)]
     while stack:
         folder = stack.pop()
-        try:
-            subfolders, is_run = list_folder(folder)
-        except (FileNotFoundError, NotADirectoryError):
+        listed = attempt(list_folder, folder, scan.problems)
+        if listed is None:
             continue
-        except OSError as exc:
-            scan.problems.append(cannot_list(folder, exc))
-            continue
+        subfolders, is_run = listed
         stack.extend(os.path.join(folder, name) for name in subfolders)
         if is_run:
             scan.folders.append(RunFolder(Path(folder), runs_dir))
@@ -58,8 +55,15 @@ def list_folder(folder: str) -> tuple[list[str], bool]:
     return subfolders, any(entry.name in _MARKERS and not entry.is_dir(follow_symlinks=False) for entry in entries)
 
 
-def cannot_list(folder: str, exc: OSError) -> str:
-    return f"{folder} cannot be listed: {exc.strerror or exc}"
+def attempt(read, folder: str, problems: list[str]):
+    """``read(folder)``, or None when the folder is gone (skipped) or cannot be read (said in ``problems``)."""
+    try:
+        return read(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        problems.append(f"{folder} cannot be listed: {exc.strerror or exc}")
+        return None
 
 
 def remove_stale_staging(runs_dir: Path) -> None:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from ..errors import DamagedRun, UnsupportedFormat
-from .discovery import RunScan, cannot_list, list_folder
+from .discovery import RunScan, attempt, list_folder
 from .folder import RunFolder
 from .names import IDENTITY, PIN, PRIMARY_METRIC, STATUS, validate_path
 from .records import Identity, PrimaryMetric, Status
@@ -122,12 +122,8 @@ class RunIndex:
         while stack:
             folder = stack.pop()
             visited.add(folder)
-            try:
-                st = os.stat(folder)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            except OSError as exc:
-                scan.problems.append(cannot_list(folder, exc))
+            st = attempt(os.stat, folder, scan.problems)
+            if st is None:
                 continue
             stamp, trusted = _stamp(st, now)
             held = dirs.get(folder)
@@ -135,13 +131,10 @@ class RunIndex:
                 subdirs, is_run = held[1]
                 seen_dirs[folder] = held
             else:
-                try:
-                    subdirs, is_run = list_folder(folder)
-                except (FileNotFoundError, NotADirectoryError):
+                listed = attempt(list_folder, folder, scan.problems)
+                if listed is None:
                     continue
-                except OSError as exc:
-                    scan.problems.append(cannot_list(folder, exc))
-                    continue
+                subdirs, is_run = listed
                 if trusted:
                     seen_dirs[folder] = new_dirs[folder] = (stamp, (subdirs, is_run))
             stack.extend(os.path.join(folder, name) for name in subdirs)

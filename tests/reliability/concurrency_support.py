@@ -219,6 +219,14 @@ class Child:
             self.kill()
             raise AssertionError(f"the child did not exit within {timeout} s; stderr:\n{self.stderr()}") from None
 
+    def exits_cleanly(self) -> str:
+        """Wait for the child; it must exit 0 without a traceback. Returns what it wrote to stderr."""
+        returncode = self.wait()
+        stderr = self.stderr()
+        assert returncode == 0, stderr
+        assert "Traceback" not in stderr, stderr
+        return stderr
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()

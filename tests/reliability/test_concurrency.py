@@ -637,13 +637,10 @@ def test_rm_force_of_a_live_run_that_keeps_logging_and_saving(samples, invoke, t
         assert child.expect("ok") == "32"
         child.send("stop")
         assert child.expect("") == "finished"
-        returncode = child.wait()
-        stderr = child.stderr()
+        stderr = child.exits_cleanly()
     finally:
         child.close()
 
-    assert returncode == 0, stderr
-    assert "Traceback" not in stderr, stderr
     assert stderr.count("was deleted while the run was live") == 1, stderr
     assert not [p for p in (samples.root / "runs").rglob("live1")]  # the run did not write its folder back
     assert lease_files(samples.root) == []

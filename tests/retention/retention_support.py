@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import stat
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,9 @@ import runicorn as rn
 from runicorn.api import Api
 from runicorn.cli import cli
 from runicorn.store.ids import hash_bytes
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cli"))  # also when run as a script
+from cli_support import disk_state, object_files  # noqa: E402,F401 - shared with the retention tests
 
 MiB = 1024 * 1024
 # Checkpoint mtimes are set explicitly, one second apart and in the past: the archiver tells versions apart by
@@ -76,28 +78,6 @@ def oid(data: bytes) -> str:
 
 
 # -- disk and store ------------------------------------------------------------------
-
-
-def disk_state(top: Path) -> dict:
-    """Every entry under ``top``: files and links with size, mtime and mode; folders by name only."""
-    state = {}
-    for folder, dirs, files in os.walk(top):
-        for name in dirs + files:
-            path = Path(folder) / name
-            st = os.lstat(path)
-            rel = str(path.relative_to(top))
-            state[rel] = "dir" if stat.S_ISDIR(st.st_mode) else (st.st_size, st.st_mtime_ns, st.st_mode)
-    return state
-
-
-def object_files(root: Path) -> dict[str, int]:
-    """Object id (hex) -> size of every file under ``store/objects``."""
-    objects = {}
-    base = root / "store" / "objects"
-    for fanout in sorted(base.iterdir()) if base.is_dir() else []:
-        for entry in fanout.iterdir():
-            objects[fanout.name + entry.name] = entry.stat().st_size
-    return objects
 
 
 def run_folder(root: Path, run_id: str) -> Path:
