@@ -19,7 +19,7 @@ from typing import Iterable, Iterator
 
 from .errors import AmbiguousRunId, DamagedRun, RunNotFound, StorageNotFound, UnsupportedFormat
 from .runfolder import (CachedRun, Identity, Manifest, ManifestEntry, PrimaryMetric, RunConfig, RunFolder, RunIndex,
-                        RunScan, Status, effective_status, scan_runs)
+                        RunScan, Status, collection_paused, effective_status, scan_runs)
 from .storage import StorageRoot
 from .store import ObjectStore, Ref
 
@@ -283,9 +283,10 @@ class Api:
     def runs(self, path: str | None = None, *, status: str | None = None, alias: str | None = None,
              tags: Iterable[str] | None = None) -> list[RunView]:
         """Runs under a path prefix (oldest first), filtered by status, alias and tags (all must be present)."""
-        scan, cached = self._index.scan(path)
+        with collection_paused():
+            scan, cached = self._index.scan(path)
+            views = [RunView(folder, cached.get(str(folder.path))) for folder in scan.folders]
         self.problems = list(scan.problems)
-        views = [RunView(folder, cached.get(str(folder.path))) for folder in scan.folders]
         if status is not None:
             views = [v for v in views if v.status == status]
         if alias is not None:

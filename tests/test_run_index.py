@@ -203,3 +203,27 @@ def test_a_long_lived_reader_answers_from_memory_and_still_sees_changes(storage,
     run_dir.rmdir()
     assert {v.id: v.status for v in api.runs()} == {"run-1": "finished", "run-2": "interrupted"}
     assert {v.id: v.status for v in api.runs("proj")} == {"run-1": "finished", "run-2": "interrupted"}
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_listing_leaves_the_garbage_collector_as_it_found_it(storage, enabled):
+    import gc
+
+    make_runs(1)
+    (gc.enable if enabled else gc.disable)()
+    try:
+        rn.Api(storage).runs()
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
+
+
+def test_listings_from_many_threads_agree(storage):
+    from concurrent.futures import ThreadPoolExecutor
+
+    make_runs(5)
+    age(storage)
+    api = rn.Api(storage)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: [(v.id, v.status, v.best) for v in api.runs()], range(8)))
+    assert all(result == results[0] for result in results) and len(results[0]) == 5

@@ -8,7 +8,7 @@ checked values; ``scan_runs`` finds every run folder, damaged ones included;
 from .appender import Appender
 from .discovery import STAGING_PREFIX, RunScan, remove_stale_staging, scan_runs
 from .folder import RunFolder, make_run_folder
-from .index import CachedRun, RunIndex
+from .index import CachedRun, RunIndex, collection_paused
 from .jsonio import decode_line, encode_line, jsonable_tree
 from .liveness import HEARTBEAT_INTERVAL_SECONDS, HEARTBEAT_STALE_SECONDS, effective_status
 from .names import (APPEND_ONLY_FILES, CONFIG, ENVIRONMENT, HEARTBEAT, IDENTITY, MANIFEST, MEDIA, METRICS, PIN, PRIMARY_METRIC,
@@ -51,6 +51,7 @@ __all__ = [
     "Status",
     "TEXT_LOG",
     "TimelineEncoder",
+    "collection_paused",
     "decode_line",
     "effective_status",
     "encode_line",

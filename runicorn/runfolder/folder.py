@@ -50,10 +50,10 @@ class RunFolder:
         """The run path its place under ``runs/`` says ('' when unknown)."""
         if self.runs_dir is None:
             return ""
-        try:
-            return "/".join(self.path.parent.relative_to(self.runs_dir).parts)
-        except ValueError:
+        parent, base = os.path.dirname(self.path), str(self.runs_dir)  # strings: 10,000 runs ask this per listing
+        if parent == base:
             return ""
+        return parent[len(base) + 1:].replace(os.sep, "/") if parent.startswith(base + os.sep) else ""
 
     def exists(self) -> bool:
         return self.path.is_dir()

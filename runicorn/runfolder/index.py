@@ -16,6 +16,8 @@ the same clock tick would keep it), as git does with its index. Liveness (heartb
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import marshal
 import os
@@ -53,9 +55,13 @@ class CachedRun:
         self.pin: dict | DamagedRun | None = pin
 
     @classmethod
-    def read(cls, folder: RunFolder) -> "CachedRun":
-        return cls(*(_attempt(read) for read in (folder.read_identity, folder.read_status,
-                                                 folder.read_primary_metric, folder.read_pin)))
+    def read(cls, folder: RunFolder, absent: frozenset = frozenset()) -> "CachedRun":
+        """Read from the folder; files in ``absent`` (just found missing) are not opened, except run.json, whose
+        absence is damage that the read names."""
+        return cls(_attempt(folder.read_identity),
+                   *(None if name in absent else _attempt(read) for name, read in (
+                       (STATUS, folder.read_status), (PRIMARY_METRIC, folder.read_primary_metric),
+                       (PIN, folder.read_pin))))
 
     def to_json(self) -> dict:
         return {name: _encode(getattr(self, name)) for name in ("identity", "status", "primary", "pin")}
@@ -106,10 +112,16 @@ class RunIndex:
         self._lock = threading.Lock()
 
     def scan(self, prefix: str | None = None) -> tuple[RunScan, dict[str, CachedRun]]:
-        """The run folders under a prefix, and what the index holds for each (by folder path)."""
-        now = time.time()
+        """The run folders under a prefix, and what the index holds for each (by folder path).
+
+        One scan at a time: a listing that arrives during another (the viewer's first page while it warms up)
+        waits for it and then finds everything in memory, instead of reading every folder a second time."""
         with self._lock:
-            memory = self._memory
+            return self._scan(prefix)
+
+    def _scan(self, prefix: str | None) -> tuple[RunScan, dict[str, CachedRun]]:
+        now = time.time()
+        memory = self._memory
         db = None
         if memory is None:
             db = self._open()
@@ -147,8 +159,7 @@ class RunIndex:
         else:  # a part of the tree was walked: what lies outside it stays as it was
             gone = (set(), set())
             seen_dirs, seen_runs = {**dirs, **seen_dirs}, {**runs, **seen_runs}
-        with self._lock:
-            self._memory = (seen_dirs, seen_runs)
+        self._memory = (seen_dirs, seen_runs)
         if new_dirs or new_runs or gone[0] or gone[1]:
             self._save(db or self._open(), new_dirs, new_runs, gone)
         elif db is not None:
@@ -157,12 +168,13 @@ class RunIndex:
 
     def _run(self, folder: RunFolder, folder_stamp: str, runs: dict, seen: dict, new: dict, now: float) -> CachedRun:
         key = str(folder.path)
-        stamps, trusted = [folder_stamp], True
+        stamps, trusted, absent = [folder_stamp], True, set()
         for name in _CACHED_FILES:
             try:
                 stamp, fresh = _stamp(os.stat(os.path.join(key, name)), now)
             except (FileNotFoundError, NotADirectoryError):
                 stamp, fresh = "-", True
+                absent.add(name)
             except OSError:
                 stamp, fresh = "?", False
             stamps.append(stamp)
@@ -180,7 +192,7 @@ class RunIndex:
                 return entry
             except (ValueError, KeyError, TypeError, DamagedRun, UnsupportedFormat):
                 pass  # a damaged cache row: read the folder again
-        entry = CachedRun.read(folder)
+        entry = CachedRun.read(folder, frozenset(absent))
         if trusted:
             seen[key] = new[key] = (stamp, entry)
         return entry
@@ -239,6 +251,20 @@ class RunIndex:
             pass
         finally:
             db.close()
+
+
+@contextlib.contextmanager
+def collection_paused():
+    """Pause Python's cyclic garbage collector while a listing builds its objects: at 10,000 runs they trigger
+    full collections over everything alive (the previous listing too) that cost as much as the listing itself
+    (0.4 s of 0.9 s measured). None of these objects form cycles; reference counting frees them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def index_path(runs_dir: Path) -> Path:

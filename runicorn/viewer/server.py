@@ -65,4 +65,13 @@ def run_server(api: Api, *, host: str, port: int, open_browser: bool = False, ec
     echo("  read-only; Ctrl-C stops it")
     if open_browser:
         threading.Timer(0.5, webbrowser.open, args=(address,)).start()
+    threading.Thread(target=_warm_up, args=(api,), name="runicorn-index-warm-up", daemon=True).start()
     server.run()
+
+
+def _warm_up(api: Api) -> None:
+    """List the runs once while the server starts, so the first page finds the run index in memory."""
+    try:
+        api.runs()
+    except Exception:  # noqa: BLE001 - only a head start: the page's own listing reports any problem
+        pass
