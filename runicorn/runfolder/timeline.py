@@ -27,8 +27,10 @@ what they skipped.
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -64,11 +66,13 @@ class TimelineEncoder:
         A torn end (the previous writer was killed mid-write) is cut off first: readers stop at the
         first damaged record, so rows appended after it would never be read.
         """
-        data = _read(path)
-        if data and not data.startswith(MAGIC) and not MAGIC.startswith(data):
-            raise UnsupportedFormat(f"{path} is not a Runicorn timeline; move it away to continue this run")
-        state, intact = _scan(path, data)
-        if intact < len(data):
+        with _open(path) as source:
+            head = source.get(0, min(len(MAGIC), source.size)) or b""
+            if not MAGIC.startswith(head) and not head.startswith(MAGIC):
+                raise UnsupportedFormat(f"{path} is not a Runicorn timeline; move it away to continue this run")
+            state, intact = _scan(source)
+            torn = intact < source.size
+        if torn:
             with open(path, "r+b") as handle:
                 handle.truncate(intact)
         return cls(next_schema_id=state.max_schema_id + 1, stage=state.stage)
@@ -148,60 +152,113 @@ def _json_row(step: int, when: float, values: dict) -> str:
 
 _RECORD_TYPES = frozenset(b"SRGJ")
 _MAX_RECORD = 1 << 30
+_WINDOW = 1 << 20
 
 
-def _frame_at(data: bytes, offset: int) -> bytes | None:
+class _Source:
+    """A timeline's bytes up to its size when opened, read one window at a time.
+
+    Memory holds one window (or one record larger than a window), whatever the file's size: a
+    run that logged for weeks is read in a few MiB. Bytes a live writer appends later are left
+    for the next read.
+    """
+
+    def __init__(self, handle, size: int):
+        self._handle = handle
+        self.size = size
+        self._base = 0
+        self._window = b""
+
+    def get(self, offset: int, length: int) -> bytes | None:
+        """Bytes ``[offset, offset + length)``, or None when they run past the end."""
+        if offset + length > self.size:
+            return None
+        start = offset - self._base
+        if start < 0 or start + length > len(self._window):
+            self._window = b""  # let the old window go before the next is read
+            self._handle.seek(offset)
+            self._window = self._handle.read(max(length, _WINDOW))
+            self._base, start = offset, 0
+            if len(self._window) < length:  # the file was cut short while we read it
+                self.size = offset + len(self._window)
+                return None
+        return self._window[start:start + length]
+
+    def crc(self, offset: int, length: int) -> int:
+        """crc32 of a span too large for a window, streamed: a garbage length read while
+        resynchronising costs time, not memory."""
+        self._handle.seek(offset)
+        crc = 0
+        while length > 0:
+            block = self._handle.read(min(length, _WINDOW))
+            if not block:
+                break
+            crc = zlib.crc32(block, crc)
+            length -= len(block)
+        return crc
+
+
+@contextmanager
+def _open(path: Path) -> Iterator[_Source]:
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        yield _Source(None, 0)
+        return
+    with handle:
+        yield _Source(handle, os.fstat(handle.fileno()).st_size)
+
+
+def _frame_at(source: _Source, offset: int) -> bytes | None:
     """The payload of an intact record starting at ``offset``, or None."""
-    if offset + _FRAME.size > len(data):
+    head = source.get(offset, _FRAME.size + 1)
+    if head is None:
         return None
-    length, crc = _FRAME.unpack_from(data, offset)
+    length, crc = _FRAME.unpack_from(head)
     start = offset + _FRAME.size
-    if length == 0 or length > _MAX_RECORD or start + length > len(data) or data[start] not in _RECORD_TYPES:
+    if length == 0 or length > _MAX_RECORD or start + length > source.size or head[-1] not in _RECORD_TYPES:
         return None
-    payload = data[start:start + length]
-    return payload if zlib.crc32(payload) == crc else None
+    if length > _WINDOW and source.crc(start, length) != crc:
+        return None
+    payload = source.get(start, length)
+    return payload if payload is not None and zlib.crc32(payload) == crc else None
 
 
-def _records(data: bytes, ends: list | None = None) -> Iterator[tuple[int, bytes | None]]:
+def _records(source: _Source) -> Iterator[tuple[int, bytes | None]]:
     """(offset, payload) of every intact record, in order.
 
     A damaged record (torn by a full disk, bytes flipped) yields ``(offset, None)`` once;
     reading goes on at the next intact record, if any. A torn end (a writer
-    killed mid-write) ends the listing. ``ends``, when given, receives the offset just past the
-    magic and past each intact record.
+    killed mid-write) ends the listing.
     """
-    if not data:
+    magic = source.get(0, min(len(MAGIC), source.size))
+    if not magic:
         return
-    if not data.startswith(MAGIC):
-        if len(data) >= len(MAGIC) and data[:4] == MAGIC[:4]:
-            raise UnsupportedFormat(f"timeline version {data[4:8].hex()} is not known to this Runicorn; upgrade it")
+    if magic != MAGIC:
+        if len(magic) == len(MAGIC) and magic[:4] == MAGIC[:4]:
+            raise UnsupportedFormat(f"timeline version {magic[4:8].hex()} is not known to this Runicorn; upgrade it")
         return  # not a timeline, or a magic torn by a writer killed during its first write
     offset = len(MAGIC)
-    if ends is not None:
-        ends.append(offset)
-    end = len(data)
-    while offset + _FRAME.size <= end:
-        payload = _frame_at(data, offset)
+    while offset + _FRAME.size <= source.size:
+        payload = _frame_at(source, offset)
         if payload is None:
-            length = _FRAME.unpack_from(data, offset)[0]
-            if offset + _FRAME.size + length > end:
+            head = source.get(offset, _FRAME.size)
+            if head is None or offset + _FRAME.size + _FRAME.unpack(head)[0] > source.size:
                 return  # the last record runs past the end: a write cut short
             yield offset, None
-            offset = _resync(data, offset + 1)
+            offset = _resync(source, offset + 1)
             if offset is None:
                 return
             continue
         yield offset, payload
         offset += _FRAME.size + len(payload)
-        if ends is not None:
-            ends.append(offset)
 
 
-def _resync(data: bytes, offset: int) -> int | None:
+def _resync(source: _Source, offset: int) -> int | None:
     """The start of the next intact record after a damaged one, if any."""
-    end = len(data) - _FRAME.size
-    while offset < end:
-        if data[offset + _FRAME.size] in _RECORD_TYPES and _frame_at(data, offset) is not None:
+    while offset + _FRAME.size < source.size:
+        type_byte = source.get(offset + _FRAME.size, 1)
+        if type_byte is not None and type_byte[0] in _RECORD_TYPES and _frame_at(source, offset) is not None:
             return offset
         offset += 1
     return None
@@ -295,31 +352,28 @@ class _Decoder:
         yield row
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return b""
-
-
-def _scan(path: Path, data: bytes | None = None) -> tuple[_Decoder, int]:
+def _scan(source: _Source) -> tuple[_Decoder, int]:
     """The decoder's state after every record, and the byte length of the readable part of the file."""
     decoder = _Decoder(rows=False)
-    ends: list[int] = []
-    for offset, payload in _records(_read(path) if data is None else data, ends):
+    intact = len(MAGIC) if source.size >= len(MAGIC) else 0
+    for offset, payload in _records(source):
+        if payload is not None:
+            intact = offset + _FRAME.size + len(payload)
         for _ in decoder.feed(offset, payload):
             pass
-    return decoder, (ends[-1] if ends else 0)
+    return decoder, intact
 
 
 def last_step(path: Path) -> int | None:
-    return _scan(path)[0].last_step
+    with _open(path) as source:
+        return _scan(source)[0].last_step
 
 
 def check(path: Path) -> list[str]:
     """What is wrong with a timeline file (damaged spans, records that do not read); [] when nothing is."""
     try:
-        decoder, _ = _scan(path)
+        with _open(path) as source:
+            decoder, _ = _scan(source)
     except UnsupportedFormat as exc:
         return [str(exc)]
     return decoder.problems
@@ -327,7 +381,9 @@ def check(path: Path) -> list[str]:
 
 def iter_rows(path: Path, keys: Iterable[str] | None = None) -> Iterator[dict]:
     """Every row as a dict (``_step``, ``_time``, ``_stage`` when set, metrics), or only ``keys`` (+ ``_step``),
-    one at a time: memory holds the file's bytes, not a dict per row. Damaged records are skipped."""
+    one at a time: memory holds one window of the file, not the file or a dict per row. Damaged
+    records are skipped."""
     decoder = _Decoder(None if keys is None else set(keys))
-    for offset, payload in _records(_read(path)):
-        yield from decoder.feed(offset, payload)
+    with _open(path) as source:
+        for offset, payload in _records(source):
+            yield from decoder.feed(offset, payload)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import tracemalloc
 import zlib
 
 import pytest
@@ -12,7 +13,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runicorn.errors import UnsupportedFormat
+from runicorn.runfolder import timeline
 from runicorn.runfolder.timeline import MAGIC, TimelineEncoder, check, iter_rows, last_step
+
+
+@pytest.fixture(params=[None, 7, 40], ids=["window-default", "window-7", "window-40"])
+def window(request, monkeypatch):
+    """The reader's window: the default, and windows smaller than a record, so that records and
+    damage straddle window edges and large records take the streamed-crc path."""
+    if request.param is not None:
+        monkeypatch.setattr(timeline, "_WINDOW", request.param)
+    return request.param
 
 
 def write(path, *batches, encoder=None):
@@ -125,7 +136,7 @@ def test_selected_keys(tmp_path):
 
 
 @pytest.mark.parametrize("cut_from_end", [0, 1])
-def test_truncation_at_every_offset_of_the_last_record_keeps_the_complete_prefix(tmp_path, cut_from_end):
+def test_truncation_at_every_offset_of_the_last_record_keeps_the_complete_prefix(tmp_path, cut_from_end, window):
     batches = [MIXED[:2], MIXED[2:6], MIXED[6:9] if cut_from_end else MIXED[6:]]
     whole = tmp_path / "whole.bin"
     write(whole, *batches)
@@ -153,7 +164,7 @@ def read_rows_of(tmp_path, data: bytes):
     return list(iter_rows(path))
 
 
-def test_a_flipped_byte_loses_only_that_record_and_reading_goes_on(tmp_path):
+def test_a_flipped_byte_loses_only_that_record_and_reading_goes_on(tmp_path, window):
     path = tmp_path / "t.bin"
     write(path, [MIXED[0]], [MIXED[1]], [MIXED[5]], [MIXED[3]])  # S R | R | J | S? R
     data = path.read_bytes()
@@ -199,7 +210,7 @@ def test_unknown_version_is_refused_and_foreign_files_read_empty(tmp_path):
     assert list(iter_rows(tmp_path / "absent.bin")) == []
 
 
-def test_continuing_a_file_keeps_schema_ids_and_stage_and_cuts_a_torn_tail(tmp_path):
+def test_continuing_a_file_keeps_schema_ids_and_stage_and_cuts_a_torn_tail(tmp_path, window):
     path = tmp_path / "t.bin"
     write(path, [(1, 1.0, "warmup", {"a": 1.0}), (2, 2.0, "warmup", {"a": 2.0, "b": 1})])
     clean_size = path.stat().st_size
@@ -250,3 +261,40 @@ def test_any_rows_round_trip(tmp_path_factory, batches):
     path = tmp_path_factory.mktemp("prop") / "t.bin"
     write(path, *batches)
     assert same(list(iter_rows(path)), expected([row for batch in batches for row in batch]))
+
+
+def peak_bytes(action) -> int:
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_reading_a_long_timeline_holds_one_window_not_the_file(tmp_path):
+    path = tmp_path / "t.bin"
+    encoder = TimelineEncoder()
+    keys = [f"m{i}" for i in range(8)]
+    for block in range(160):  # 160 flushes of 1,000 rows of 8 floats: about 13 MiB
+        write(path, [(block * 1000 + i, float(i), None, dict.fromkeys(keys, 0.5)) for i in range(1000)],
+              encoder=encoder)
+    size = path.stat().st_size
+    assert size > 12 * 2 ** 20
+    budget = size // 4  # about one window and one record are held: a quarter of the file is far above that
+    counted = []
+    assert peak_bytes(lambda: counted.append(sum(1 for _ in iter_rows(path, ["m3"])))) < budget
+    assert counted == [160_000]
+    assert peak_bytes(lambda: counted.append(last_step(path))) < budget
+    assert counted[-1] == 159_999
+
+    # A damaged header whose length spans most of the file: its crc is streamed, never buffered.
+    data = bytearray(path.read_bytes())
+    rows_record = 8 + 8 + struct.unpack_from("<I", data, 8)[0]  # after the schema record
+    assert data[rows_record + 8:rows_record + 9] == b"R"
+    struct.pack_into("<I", data, rows_record, size - rows_record - 64)
+    path.write_bytes(bytes(data))
+    problems = []
+    assert peak_bytes(lambda: problems.extend(check(path))) < budget
+    assert problems == [f"the record at offset {rows_record} is damaged; it was skipped up to the next intact one"]
+    assert sum(1 for _ in iter_rows(path, ["m0"])) == 159_000  # only the damaged record's rows are lost
