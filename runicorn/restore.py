@@ -18,6 +18,7 @@ from pathlib import Path
 from .api import RunView
 from .errors import DamagedRun, RunError, UnsupportedFormat
 from .runfolder import ManifestEntry, jsonable_tree
+from .sdk.snapshot import shown_list
 from .store import (CHUNKS, DIR, NO_PROGRESS, TREE, Walker, MaterializeResult, ObjectStore, Progress, Ref, atomic_write_json,
                     check_name, check_tree, make_real_dir, materialize_blob, materialize_tree, prepare_target,
                     read_tree)
@@ -34,6 +35,17 @@ class RestoreResult:
     target: Path
     files: int
     bytes: int
+    left_out_links: list[str]  # "name -> target" of symlinks that would point outside the target
+
+    @property
+    def left_out_note(self) -> str | None:
+        """What the user is told about the links left out, or None."""
+        if not self.left_out_links:
+            return None
+        count = len(self.left_out_links)
+        return (f"left out {count} symlink{'s' if count > 1 else ''} that point{'s' if count == 1 else ''} outside "
+                f"{self.target}: {shown_list(self.left_out_links)}; everything else was restored. Recreate "
+                f"{'it' if count == 1 else 'them'} with `ln -s TARGET NAME` if you need {'it' if count == 1 else 'them'}")
 
 
 @dataclass
@@ -139,11 +151,11 @@ def restore(store: ObjectStore, plan: RestorePlan, target: str | os.PathLike, *,
             atomic_write_json(folder / CONFIG_VALUES_FILE, jsonable_tree(plan.config_values))
             result.files += 1
             result.bytes += (folder / CONFIG_VALUES_FILE).stat().st_size
-    return RestoreResult(plan.kind, plan.name, target, result.files, result.bytes)
+    return RestoreResult(plan.kind, plan.name, target, result.files, result.bytes, result.left_out_links)
 
 
 def _planned_bytes(store: ObjectStore, ref: Ref) -> int:
-    """What restoring ``ref`` writes; a tree is checked here too (unsafe links, missing objects)."""
+    """What restoring ``ref`` writes; a tree is checked here too (missing objects)."""
     return check_tree(store, ref.id).bytes if ref.kind == TREE else Walker(store).content_size(ref)
 
 

@@ -63,6 +63,8 @@ def restore_command(obj, run, code, outputs, dataset, pretrained, config, images
         result = restore(api.store, plan, target, force=force, progress=bar)
     click.echo(f"restored {what}{' ' + name if name else ''} of run {view.id}: {plural(result.files, 'file')} "
                f"({human_bytes(result.bytes)}) into {result.target}")
+    if result.left_out_note:
+        click.echo(f"warning: {result.left_out_note}", err=True)
 
 
 @cli.command("export")

@@ -95,7 +95,7 @@ def snapshot_workspace(store: ObjectStore, workspace: Path, *, storage_root: Pat
     skipped += [f"{rel} (weights or data outside git)" for rel in limits.rules.defaulted]
     if result.outside_links:
         warn_user(f"code snapshot holds symlinks that point outside the workspace: {shown_list(result.outside_links)}; "
-                  "`runicorn restore --code` refuses them, so list them in .rnignore or make them relative")
+                  "`runicorn restore --code` leaves them out, so make them relative or list them in .rnignore")
     snapshot = Snapshot(workspace, result.id, result.files, result.bytes, result.hashed_bytes, skipped)
     if limits.rules.is_git:
         snapshot.git = git_metadata(workspace)

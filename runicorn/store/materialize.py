@@ -1,17 +1,18 @@
 """Tree -> folder: byte-exact, executable bits kept, hashes verified, never outside the target.
 
-Plan, then write. ``check_tree`` reads every tree first and refuses what could
-not be restored safely (an absolute or escaping symlink, a missing object)
-before a single file is written, so a refused restore leaves the target as it
-was; it also yields the byte total a progress bar needs. Then, while writing
-(docs/format.md, "Restore"):
+Plan, then write. ``check_tree`` reads every tree first and refuses a tree that
+cannot be restored whole (a missing object) before a single file is written, so
+a refused restore leaves the target as it was; it also yields the byte total a
+progress bar needs. Then, while writing (docs/format.md, "Restore"):
 - every name is one path component (``parse_tree`` refuses others);
 - every folder on the way is one we created or a real folder (never a symlink),
   and files are opened with ``O_NOFOLLOW``, so a pre-existing link in a forced
   target cannot redirect a write;
 - symlinks are created last, each only when its target stays inside the target
   folder both lexically and once resolved on disk (a chain of links cannot
-  climb out either);
+  climb out either); a link that would point outside (``data -> /mnt/datasets``)
+  is left out and named in ``left_out_links``, and the rest is restored, as
+  the snapshot's warning told the user when it stored the link;
 - a file is written to a temp name and renamed into place only after its bytes
   hashed to the expected id; temp files a killed restore left in a forced
   target are removed.
@@ -23,7 +24,7 @@ import os
 import posixpath
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ObjectNotFound, TargetNotEmpty, UnsafePath
@@ -41,6 +42,7 @@ class MaterializeResult:
     bytes: int = 0
     folders: int = 0
     symlinks: int = 0
+    left_out_links: list[str] = field(default_factory=list)  # "name -> target" of links pointing outside
 
 
 def prepare_target(target: str | os.PathLike, *, force: bool) -> Path:
@@ -61,7 +63,7 @@ def prepare_target(target: str | os.PathLike, *, force: bool) -> Path:
 
 
 def check_tree(store: ObjectStore, tree_id: str) -> MaterializeResult:
-    """What restoring ``tree_id`` writes, checked before anything is: raises on an unsafe link or a missing object."""
+    """What restoring ``tree_id`` writes, checked before anything is: raises on a missing object."""
     totals = MaterializeResult()
     stack = [("", ObjectId(tree_id))]
     while stack:
@@ -80,8 +82,10 @@ def check_tree(store: ObjectStore, tree_id: str) -> MaterializeResult:
                 totals.files += 1
                 totals.bytes += entry.size
             elif entry.kind == SYMLINK:
-                _check_link_target(entry_rel, entry.target)
-                totals.symlinks += 1
+                if _points_inside(entry_rel, entry.target):
+                    totals.symlinks += 1
+                else:
+                    totals.left_out_links.append(f"{entry_rel} -> {entry.target}")
     return totals
 
 
@@ -94,8 +98,9 @@ def materialize_tree(store: ObjectStore, tree_id: str, target: str | os.PathLike
     result = MaterializeResult()
     links: list[tuple[Path, str, str]] = []
     _write_dir(store, ObjectId(tree_id), root, "", result, progress, links, force)
-    _create_links(root, links)
-    result.symlinks = len(links)
+    taken_back = _create_links(root, links)
+    result.left_out_links += taken_back
+    result.symlinks = len(links) - len(taken_back)
     return result
 
 
@@ -125,33 +130,44 @@ def _write_dir(store: ObjectStore, tree_id: ObjectId, folder: Path, rel: str, re
                                         entry.chunks)
             result.files += 1
         elif entry.kind == SYMLINK:
-            _check_link_target(entry_rel, entry.target)
+            if not _points_inside(entry_rel, entry.target):
+                result.left_out_links.append(f"{entry_rel} -> {entry.target}")
+                continue
             _refuse_existing_link_or_dir(path, allow_link=True)
             links.append((path, entry_rel, entry.target))
 
 
-def _create_links(root: Path, links: list[tuple[Path, str, str]]) -> None:
+def _create_links(root: Path, links: list[tuple[Path, str, str]]) -> list[str]:
+    """Create the links, then take back each that resolves outside ``root`` through other links
+    (``y -> d/x/..`` with ``d/x -> ..``); returns those, as "name -> target"."""
     real_root = os.path.realpath(root)
     for path, _, target in links:
         if os.path.lexists(path):
             path.unlink()
         os.symlink(target, path)
-    for path, rel, target in links:
-        resolved = os.path.realpath(path)
-        if resolved != real_root and not resolved.startswith(real_root + os.sep):
-            for created, _, _ in links:
-                created.unlink(missing_ok=True)
-            raise UnsafePath(f"symlink {rel!r} -> {target!r} resolves outside the restore folder; refusing to restore it")
+    taken_back: list[str] = []
+    remaining = list(links)
+    while True:  # taking one back can change where another resolves: repeat until all stay inside
+        outside = [link for link in remaining if not _resolves_inside(link[0], real_root)]
+        if not outside:
+            return taken_back
+        for path, rel, target in outside:
+            path.unlink()
+            taken_back.append(f"{rel} -> {target}")
+        remaining = [link for link in remaining if link not in outside]
 
 
-def _check_link_target(link_rel: str, target: str) -> None:
+def _resolves_inside(path: Path, real_root: str) -> bool:
+    resolved = os.path.realpath(path)
+    return resolved == real_root or resolved.startswith(real_root + os.sep)
+
+
+def _points_inside(link_rel: str, target: str) -> bool:
+    """Whether a link's target, read as text, stays inside the restore folder."""
     if posixpath.isabs(target):
-        raise UnsafePath(f"symlink {link_rel!r} points to the absolute path {target!r}; refusing to restore it "
-                         "(nothing was written)")
+        return False
     resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link_rel), target))
-    if resolved == ".." or resolved.startswith("../"):
-        raise UnsafePath(f"symlink {link_rel!r} -> {target!r} points outside the restore folder; refusing to restore "
-                         "it (nothing was written)")
+    return resolved != ".." and not resolved.startswith("../")
 
 
 def make_real_dir(path: Path) -> Path:

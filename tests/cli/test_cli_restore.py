@@ -172,22 +172,25 @@ def test_restore_verifies_hashes_and_never_leaves_corrupt_bytes(samples, invoke,
     assert all(v[1] != bytes(data) for v in written.values() if v[0] == "file")
 
 
-def test_restore_refuses_a_symlink_that_points_outside(samples, invoke, area, tmp_path):
+def test_restore_leaves_out_a_symlink_that_points_outside_and_says_so(samples, invoke, area, tmp_path):
     ws = tmp_path / "ws_evil"
     ws.mkdir()
     (ws / "a.py").write_text("print(1)\n")
     os.symlink("../../outside.txt", ws / "escape")
-    with pytest.warns(UserWarning, match="symlinks that point outside the workspace: escape -> ../../outside.txt"):
+    os.symlink("/mnt/datasets", ws / "data")
+    os.symlink("a.py", ws / "alias.py")
+    with pytest.warns(UserWarning, match="symlinks that point outside the workspace: data -> /mnt/datasets, "
+                                         "escape -> ../../outside.txt"):
         run = rn.init(path="evil", storage=str(samples.root), run_id="20250105_000000_ev1101", snapshot_code=True,
                       workspace_root=str(ws))
     run.finish()
-    code = Api(samples.root).run(run.id).latest_asset("code")
-    assert code is not None
     target = area / "code"
-    result = invoke("restore", run.id, "--code", "--to", target, expect=1)
-    assert "escape" in result.stderr and "outside" in result.stderr
-    assert not os.path.lexists(target)  # refused before anything was written: the target was not even made
-    assert sorted(p.name for p in area.iterdir()) == ["sentinel.txt"]
+    result = invoke("restore", run.id, "--code", "--to", target, expect=0)
+    assert "restored code" in result.stdout and "1 file" in result.stdout
+    assert ("warning: left out 2 symlinks that point outside" in result.stderr
+            and "data -> /mnt/datasets, escape -> ../../outside.txt" in result.stderr)
+    assert file_tree(target) == {"a.py": ("file", b"print(1)\n", False), "alias.py": ("symlink", "a.py")}
+    assert sorted(p.name for p in area.iterdir()) == ["code", "sentinel.txt"]
     assert not (tmp_path / "outside.txt").exists() and not (area.parent.parent / "outside.txt").exists()
 
 
