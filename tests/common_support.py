@@ -1,6 +1,23 @@
-"""Helpers every test folder shares: a progress receiver, and the store's walk in the shape tests compare."""
+"""Helpers every test folder shares: a progress receiver, the store's walk in the shape tests compare,
+and a bounded poll."""
+
+import time
 
 from runicorn.store import Walker
+
+WAIT = 30.0  # the bound of every wait; generous, as a loaded CI machine is slow
+
+
+def wait_until(predicate, what: str = "a condition", timeout: float = WAIT, interval: float = 0.02):
+    """Poll ``predicate`` until it returns something true (returned); fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
 
 
 class Recorder:

@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from cli_support import Invoker, SampleRuns, build_sample_runs
+import runicorn as rn
+from cli_support import OWN, OWN_PATH, Invoker, SampleRuns, build_sample_runs
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +32,17 @@ def samples(sample_template, storage_root) -> SampleRuns:
 @pytest.fixture
 def invoke(storage_root) -> Invoker:
     return Invoker(storage_root)
+
+
+@pytest.fixture(scope="session")
+def target_template(tmp_path_factory):
+    """A root to import hostile bundles into: one run of its own (OWN at OWN_PATH, so it has a store) that
+    shares no object with the sample runs."""
+    base = tmp_path_factory.mktemp("target")
+    config = base / "own.yaml"
+    config.write_text("this root's own config\n")
+    run = rn.init(path=OWN_PATH, storage=str(base / "root"), run_id=OWN)
+    run.log_config(config_files=[config])
+    run.log({"loss": 1.0})
+    run.finish()
+    return base / "root"

@@ -22,6 +22,8 @@ from runicorn.cli import cli
 RUN_A = "20250101_120000_aaaa01"
 RUN_B = "20250101_120000_aaaa02"
 RUN_C = "20250102_080000_cccc03"
+OWN = "20240101_000000_0bb0bb"  # the import target root's own run, sharing no object with the samples
+OWN_PATH = "local/own"
 AMBIGUOUS_PREFIX = "20250101_120000_aaaa0"
 COMMANDS = ("ls", "show", "diff", "rm", "gc", "du", "verify", "restore", "export", "import", "demo", "config", "outputs",
             "history", "logs", "pin", "unpin", "forget", "viewer")

@@ -13,8 +13,7 @@ import tarfile
 
 import pytest
 
-import runicorn as rn
-from cli_support import (RUN_A, RUN_B, Invoker, disk_state, header_bytes, read_members, regular, tar_bytes,
+from cli_support import (OWN, RUN_A, RUN_B, Invoker, disk_state, header_bytes, read_members, regular, tar_bytes,
                          write_members)
 
 EVIL = "runicorn-evil-file"
@@ -25,18 +24,6 @@ def valid_bundle(sample_template, tmp_path_factory):
     path = tmp_path_factory.mktemp("bundles") / "valid.rnbundle"
     Invoker(sample_template.root)("export", "--path", "cv", "-o", path, expect=0)
     return path
-
-
-@pytest.fixture(scope="session")
-def target_template(tmp_path_factory):
-    base = tmp_path_factory.mktemp("target")
-    config = base / "own.yaml"
-    config.write_text("this root's own config\n")
-    run = rn.init(path="local/own", storage=str(base / "root"), run_id="20240101_000000_0bb0bb")
-    run.log_config(config_files=[config])
-    run.log({"loss": 1.0})
-    run.finish()
-    return base / "root"
 
 
 @pytest.fixture
@@ -327,7 +314,7 @@ def test_the_valid_bundle_imports_into_the_same_target(valid_bundle, target, inv
     """The control: the hostile cases fail for what was changed, not for the target."""
     invoke("import", valid_bundle, storage=target, expect=0)
     ids = [r["id"] for r in json.loads(invoke("ls", "--json", storage=target, expect=0).stdout)]
-    assert sorted(ids) == sorted(["20240101_000000_0bb0bb", RUN_A, RUN_B])
+    assert sorted(ids) == sorted([OWN, RUN_A, RUN_B])
 
 
 def test_hand_written_minimal_bundle_imports(target, invoke, tmp_path):

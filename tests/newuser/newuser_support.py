@@ -16,9 +16,9 @@ from pathlib import Path
 import runicorn as rn
 
 from cli_support import runicorn_script
+from common_support import WAIT, wait_until
 
 PY = sys.executable
-WAIT = 30.0  # the bound of every wait; generous, as a loaded CI machine is slow
 
 
 def cli(*args, storage=None, timeout=WAIT, **kwargs) -> subprocess.CompletedProcess:
@@ -51,18 +51,6 @@ def run_script(folder: Path, code: str, *, name: str = "train.py", cwd: Path | N
     path.write_text(textwrap.dedent(code))
     return subprocess.run([PY, str(path), *map(str, args)], capture_output=True, text=True, timeout=timeout,
                           cwd=cwd or folder, env=env)
-
-
-def wait_until(predicate, what: str, timeout: float = WAIT, interval: float = 0.05):
-    """Poll ``predicate`` until it returns something true; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 _LIVE_SCRIPT = """

@@ -9,7 +9,8 @@ import pytest
 
 import runicorn as rn
 from cli_support import RUN_A, RUN_B, disk_state
-from newuser_support import LiveRun, wait_until
+from common_support import wait_until
+from newuser_support import LiveRun
 
 
 def test_export_into_a_missing_folder_names_that_folder_not_a_temp_file(samples, invoke, tmp_path):

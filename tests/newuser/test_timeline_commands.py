@@ -13,7 +13,8 @@ from PIL import Image
 
 import runicorn as rn
 from cli_support import RUN_A, runicorn_script
-from newuser_support import WAIT, LineReader, LiveRun, wait_until
+from common_support import WAIT, wait_until
+from newuser_support import LineReader, LiveRun
 
 
 def test_history_prints_csv_with_a_header(samples, invoke):

@@ -12,4 +12,4 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cli"))
 
-from cli_fixtures import invoke, sample_template, samples, storage_root  # noqa: E402,F401
+from cli_fixtures import invoke, sample_template, samples, storage_root, target_template  # noqa: E402,F401

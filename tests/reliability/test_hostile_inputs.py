@@ -27,8 +27,7 @@ from pathlib import Path
 
 import pytest
 
-import runicorn as rn
-from cli_support import (RUN_A, RUN_B, RUN_C, Invoker, disk_state, file_tree, object_path, read_members,
+from cli_support import (OWN, OWN_PATH, RUN_A, RUN_B, RUN_C, Invoker, disk_state, file_tree, object_path, read_members,
                          tar_bytes)
 from corpus_support import (SMALL_BUNDLE, assert_no_traceback, copy_root, damage_folder, damage_members, error_line,
                             flip_byte, header, manifest_ids, objects_of, outside, plant_garbage, rehome, run_file_case,
@@ -36,8 +35,6 @@ from corpus_support import (SMALL_BUNDLE, assert_no_traceback, copy_root, damage
 from runicorn.runfolder.timeline import check, iter_rows
 
 PATH_A = "cv/resnet/baseline"
-OWN = "20240101_000000_0bb0bb"  # the target root's own run (part A), at local/own
-OWN_PATH = "local/own"
 NEW_ID = "20250301_000000_dddd04"
 DEEP_LINE = b"[" * 100_000 + b"]" * 100_000 + b"\n"  # a manifest line 100 000 levels deep (200 kB: made here)
 
@@ -64,19 +61,6 @@ def cv_members(sample_template, tmp_path_factory):
     bundle = tmp_path_factory.mktemp("export") / "cv.rnbundle"
     Invoker(sample_template.root)("export", "--path", "cv", "-o", bundle, expect=0)
     return read_members(bundle)
-
-
-@pytest.fixture(scope="session")
-def target_template(tmp_path_factory):
-    """A root with one run of its own (local/own) that shares no object with the sample runs."""
-    base = tmp_path_factory.mktemp("target")
-    config = base / "own.yaml"
-    config.write_text("this root's own config\n")
-    run = rn.init(path=OWN_PATH, storage=str(base / "root"), run_id=OWN)
-    run.log_config(config_files=[config])
-    run.log({"loss": 1.0})
-    run.finish()
-    return base / "root"
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import selectors
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import runicorn as rn
@@ -42,18 +41,6 @@ def _as_in_a_terminal() -> None:
     """Children get SIGINT's default disposition, as under a shell prompt, even when the test run itself
     ignores SIGINT (a background job `pytest &` does); otherwise Python would never see Ctrl-C."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02, message: str = "condition"):
-    """Poll ``predicate`` until it returns a truthy value (returned), or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(interval)
 
 
 def read_line(proc: subprocess.Popen, timeout: float = 15.0) -> str:

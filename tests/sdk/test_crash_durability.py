@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from runicorn.runfolder.jsonio import read_state
-from sdk_support import read_line, wait_until
+from common_support import wait_until
+from sdk_support import read_line
 
 # The child logs as fast as it can (auto-steps 1, 2, 3, ...) and, every CHECKPOINT rows, appends
 # "<step> <time.time()>" to a side file: "by this wall-clock time, rows 1..step had been logged".
@@ -33,7 +34,7 @@ def test_kill_9_during_heavy_logging_loses_at_most_the_last_second(script, api, 
         # let it log for a while: at least ~2 s of checkpoints, so that "1 s before the kill" has rows
         started = time.time()
         wait_until(lambda: progress.exists() and _checkpoints(progress)
-                   and _checkpoints(progress)[-1][1] - started > 2.0, timeout=30, message="2 s of logging")
+                   and _checkpoints(progress)[-1][1] - started > 2.0, what="2 s of logging")
         killed_at = time.time()
         proc.kill()
         proc.wait(timeout=15)

@@ -17,7 +17,8 @@ import runicorn as rn
 from runicorn.errors import RunExists, RunNotFound
 from runicorn.runfolder import HEARTBEAT, HEARTBEAT_STALE_SECONDS, STATUS, effective_status
 from runicorn.runfolder.jsonio import read_state
-from sdk_support import only_run, read_line, sigterm_and_wait, wait_until
+from common_support import wait_until
+from sdk_support import only_run, read_line, sigterm_and_wait
 
 PRELUDE = """\
 import os, signal, sys, time
@@ -290,7 +291,7 @@ print("ready", flush=True)
 time.sleep(60)
 """).start()
     assert read_line(proc) == "ready"
-    view = wait_until(lambda: (v := api.run("victim")).history() and v, message="rows flushed")
+    view = wait_until(lambda: (v := api.run("victim")).history() and v, what="rows flushed")
     assert view.status == "running"  # alive: heartbeat fresh, pid alive
     proc.kill()
     proc.wait(timeout=15)
@@ -333,7 +334,7 @@ def test_live_run_refreshes_its_heartbeat(monkeypatch, api):
     stale = time.time() - 3600
     os.utime(run.run_dir / HEARTBEAT, (stale, stale))
     assert api.run(run.id).status == "crashed"
-    wait_until(lambda: (run.run_dir / HEARTBEAT).stat().st_mtime > stale + 60, timeout=5, message="a heartbeat")
+    wait_until(lambda: (run.run_dir / HEARTBEAT).stat().st_mtime > stale + 60, timeout=5, what="a heartbeat")
     assert api.run(run.id).status == "running"
     run.finish()
     assert api.run(run.id).status == "finished"
@@ -439,7 +440,7 @@ print("ready", flush=True)
 time.sleep(60)
 """).start()
     assert read_line(proc) == "ready"
-    view = wait_until(lambda: (v := api.run("exp-3")).history() and v.text_log() and v, message="a flush")
+    view = wait_until(lambda: (v := api.run("exp-3")).history() and v.text_log() and v, what="a flush")
     proc.kill()
     proc.wait(timeout=15)
     assert api.run("exp-3").status == "crashed"
