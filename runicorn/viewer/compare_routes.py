@@ -1,4 +1,5 @@
-"""Several runs side by side: their config and summary values key by key, and the code diff of two of them.
+"""Several runs side by side: their config and summary values key by key, their metrics grouped, and the
+code diff of two of them.
 
 Values are flattened to dotted keys (``opt.lr``) as ``runicorn diff`` shows
 them; each key says whether the runs differ, so the page can show "only
@@ -11,7 +12,10 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from ..compare import diff_code, flatten
-from .responses import BadRequest, json_response
+from .groups import aggregate, check_grouping, group_runs
+from .lookup import timeline_signature
+from .responses import BadRequest, etag_of, json_response, not_modified
+from .run_routes import series_request
 from .state import state_of
 
 MAX_RUNS = 50
@@ -66,3 +70,25 @@ def compare_code(request: Request):
     diff = diff_code(state.store(), a, b)
     return json_response(request, {"a": a.id, "b": b.id, "available": diff.available, "added": diff.added,
                                    "removed": diff.removed, "changed": diff.changed, "patches": diff.patches})
+
+
+def compare_groups(request: Request):
+    """GET /api/compare/groups?runs=A,B,...&by=path|config.KEY: the runs grouped, each group's metrics as a
+    mean line with a min-max band (docs/viewer.md, "Groups")."""
+    state = state_of(request)
+    views = state.finder.open_many(run_ids(request))
+    by = check_grouping(request.query_params.get("by") or "path")
+    asked = series_request(request)
+    etag = etag_of([timeline_signature(v) for v in views], by, sorted((k, str(v)) for k, v in asked.items()))
+    if not_modified(request, etag):
+        return json_response(request, None, etag=etag)
+    groups = []
+    for label, members in group_runs(views, by):
+        found = [state.series.get(view, asked["keys"], asked["axis"]) for view in members]
+        keys = asked["keys"] or sorted(set().union(*found))
+        groups.append({"label": label, "runs": [view.id for view in members], "series": {
+            key: aggregate([series[key] for series in found if key in series], width=asked["width"],
+                           x0=asked["x0"], x1=asked["x1"], smoothing=asked["smooth"])
+            for key in keys}})
+    return json_response(request, {"by": by, "x": asked["axis"], "smooth": asked["smooth"], "groups": groups},
+                         etag=etag)

@@ -7,15 +7,9 @@ import math
 import pytest
 
 import runicorn as rn
-from viewer_support import LOSS, XSS
+from viewer_support import LOSS, XSS, get
 
 pytest.importorskip("starlette", reason="the viewer extra is not installed: pip install -e '.[viewer]'")
-
-
-def get(client, url, status=200, **params):
-    response = client.get(url, params=params)
-    assert response.status_code == status, response.text
-    return response.json()
 
 
 def test_run_details(client, sample):

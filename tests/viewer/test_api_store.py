@@ -8,12 +8,7 @@ pytest.importorskip("starlette", reason="the viewer extra is not installed: pip 
 
 from runicorn.api import Api  # noqa: E402
 from runicorn.store import walk_tree  # noqa: E402
-
-
-def get(client, url, status=200, **params):
-    response = client.get(url, params=params)
-    assert response.status_code == status, response.text
-    return response.json()
+from viewer_support import get  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -179,6 +179,27 @@ def test_compare_overlays_runs_with_stable_colours(page, server, sample, shots):
     page.screenshot(path=str(shots / "compare.png"), full_page=True)
 
 
+def test_compare_groups_runs_into_one_mean_line_with_a_band(page, server, sample, shots):
+    ids = ",".join(sample.ids[name] for name in ("alpha", "xss"))
+    page.goto(f"{server}/#/compare?runs={ids}")
+    sync_api.expect(page.locator("#compare-charts")).to_have_attribute("data-complete", "1")
+    page.locator("#group-by").select_option("config.opt.name")  # both runs use adam: one group of two
+    sync_api.expect(page.locator("#compare-status")).to_contain_text("1 group of 2 runs")
+    sync_api.expect(page.locator("#compare-charts")).to_have_attribute("data-complete", "1")
+    traces = chart(page, "loss").locator(".js-plotly-plot").evaluate(
+        "(gd) => gd.data.map((t) => ({name: t.name || null, fill: t.fill || null}))")
+    assert [t["name"] for t in traces if t["name"]] == ["opt.name=adam (2 runs)"]
+    assert any(t["fill"] == "tonexty" for t in traces)  # the runs' min-max band
+    hover_at_step(page, "loss", 3)
+    # loss at step 3: 0.3 (seed-1) and 0.7 (the other run): the group's mean is 0.5
+    sync_api.expect(chart(page, "loss").locator(".hoverlayer")).to_contain_text("0.5")
+    page.screenshot(path=str(shots / "compare-groups.png"), full_page=True)
+    page.locator("#group-by").select_option("")
+    sync_api.expect(page.locator("#compare-charts")).to_have_attribute("data-complete", "1")
+    names = chart(page, "loss").locator(".js-plotly-plot").evaluate("(gd) => gd.data.map((t) => t.name).filter(Boolean)")
+    assert set(names) == {"seed-1", XSS}
+
+
 def test_a_live_run_updates_without_reloading(page, server, sample, shots):
     run = rn.init(path="live/browser", storage=str(sample.root), alias="live-one")
     try:

@@ -22,6 +22,13 @@ class Sample:
     ids: dict = field(default_factory=dict)  # name -> run id
 
 
+def get(client, url, status=200, **params):
+    """GET through the test client; the answer must have ``status``; its JSON."""
+    response = client.get(url, params=params)
+    assert response.status_code == status, response.text
+    return response.json()
+
+
 def _png(seed: int) -> bytes:
     from PIL import Image
 

@@ -27,7 +27,7 @@ function rgba(hex, alpha) {
 export function tracesFor(series, { label, colour, axis, band, smoothing }) {
   const xs = series.x.map((x) => toAxis(x, axis));
   const traces = [];
-  if (band && series.downsampled && series.min) {
+  if ((series.group || (band && series.downsampled)) && series.min) { // a group's band is its runs' spread
     traces.push({ x: xs, y: series.min, mode: "lines", line: { width: 0, color: colour }, hoverinfo: "skip",
       showlegend: false, type: "scatter" });
     traces.push({ x: xs, y: series.max, mode: "lines", line: { width: 0, color: colour }, fill: "tonexty",

@@ -1,4 +1,5 @@
-// Compare: several runs overlaid per metric (one colour per run on every chart, a synced cursor),
+// Compare: several runs overlaid per metric (one colour per run on every chart, a synced cursor), or
+// grouped (by path or a config value: one mean line and min–max band per group, computed by the server),
 // config and summary side by side with "only differences", and the code diff of two runs.
 
 import { api, append, colourOf, el, errorBox, fetchJSON, fmtValue, getJSON, query, replace, runLabel,
@@ -17,8 +18,9 @@ export function comparePage(main, params) {
     return { stop() {} };
   }
   let stopped = false, timer = null, runs = [];
-  const options = { filter: "", smoothing: 0, axis: "step", logY: false, band: false };
+  const options = { filter: "", smoothing: 0, axis: "step", logY: false, band: false, groupBy: "" };
   const data = new Map(); // run id -> {series, etag}
+  let groups = null; // when grouped: {list: [{label, runs, series, zoomed}], etag}
   const dirty = new Set();
   let frame = null;
   const head = el("section", { class: "compare-head" }, el("p", { class: "muted" }, "Loading runs…"));
@@ -27,21 +29,28 @@ export function comparePage(main, params) {
   const grid = new ChartGrid(gridBox, { synced: true, onZoom: (key) => refetchKey(key) });
   const tables = el("section", { class: "compare-tables" });
   const code = el("section", { class: "compare-code" });
-  append(main, head, chartControls(options, (what) => {
+  const reload = () => { data.clear(); groups = null; gridBox.dataset.complete = ""; loadSeries(); };
+  const groupBy = el("select", { id: "group-by", "aria-label": "group runs by", onchange: () => {
+    options.groupBy = groupBy.value; grid.resetZoom(); grid.setKeys([]); reload();
+  } }, el("option", { value: "" }, "no grouping"));
+  append(main, head, append(chartControls(options, (what) => {
     if (what === "filter" || what === "logY" || what === "band") { layoutKeys(); return; }
     if (what === "axis") grid.resetZoom();
-    data.clear(); gridBox.dataset.complete = ""; loadSeries();
-  }), status, gridBox, tables, code);
+    reload();
+  }), el("label", {}, "group by ", groupBy)), status, gridBox, tables, code);
 
   const colour = (id) => colourOf(ids.indexOf(id));
   const labelOf = (id) => { const run = runs.find((r) => r.id === id); return run ? runLabel(run) : id; };
   const seriesUrl = (id, extra) => `${api.run(id)}/series` + query({ x: options.axis, smooth: options.smoothing || "",
     width: grid.width([...grid.charts.keys()][0]), ...extra });
 
+  const drawable = (s) => s && s.count > s.skipped && s.x.length > 0;
+
   function keysOfAll() {
     const keys = new Set();
-    for (const { series } of data.values()) {
-      for (const [key, s] of Object.entries(series)) if (s.count > s.skipped) keys.add(key);
+    const sources = groups ? groups.list : [...data.values()];
+    for (const { series } of sources) {
+      for (const [key, s] of Object.entries(series)) if (drawable(s)) keys.add(key);
     }
     return [...keys].sort();
   }
@@ -60,15 +69,25 @@ export function comparePage(main, params) {
       frame = null;
       const keys = [...dirty];
       dirty.clear();
-      const drawn = keys.map((key) => grid.draw(key, entriesFor(key), options,
-        `${entriesFor(key).length} of ${ids.length} runs`));
+      const drawn = keys.map((key) => grid.draw(key, entriesFor(key), options, noteOf(key)));
       Promise.all(drawn).then(() => {
-        if (!stopped && data.size === ids.length && !dirty.size) gridBox.dataset.complete = "1";
+        if (!stopped && (groups || data.size === ids.length) && !dirty.size) gridBox.dataset.complete = "1";
       });
     });
   }
 
+  function noteOf(key) {
+    if (!groups) return `${entriesFor(key).length} of ${ids.length} runs`;
+    const shown = entriesFor(key).length;
+    return `${shown} group${shown === 1 ? "" : "s"} of ${ids.length} runs · the mean of each group, its min–max band`;
+  }
+
   function entriesFor(key) {
+    if (groups) {
+      return groups.list.map((group, index) => ({ group, index })).filter(({ group }) => drawable(group.series[key]))
+        .map(({ group, index }) => ({ label: `${group.label} (${group.runs.length} run${group.runs.length === 1 ? "" : "s"})`,
+          colour: colourOf(index), series: group.zoomed[key] || group.series[key] }));
+    }
     return ids.filter((id) => data.has(id) && data.get(id).series[key] && data.get(id).series[key].count > data.get(id).series[key].skipped)
       .map((id) => ({ label: labelOf(id), colour: colour(id), series: (data.get(id).zoomed || {})[key] || data.get(id).series[key] }));
   }
@@ -82,8 +101,24 @@ export function comparePage(main, params) {
     layoutKeys();
   }
 
+  const groupsUrl = (extra) => "/api/compare/groups" + query({ runs: ids.join(","), by: options.groupBy, x: options.axis,
+    smooth: options.smoothing || "", width: grid.width([...grid.charts.keys()][0]), ...extra });
+
+  async function fetchGroups(poll) {
+    const result = await getJSON(groupsUrl({}), poll && groups ? groups.etag : null);
+    if (stopped || result.notModified) return;
+    groups = { list: result.data.groups.map((group) => ({ ...group, zoomed: {} })), etag: result.etag };
+    status.textContent = `${groups.list.length} group${groups.list.length === 1 ? "" : "s"} of ${ids.length} runs by ${options.groupBy}`;
+    layoutKeys();
+  }
+
   async function loadSeries(poll = false) {
     clearTimeout(timer);
+    if (options.groupBy) {
+      try { await fetchGroups(poll); } catch (error) { if (!stopped) append(status, errorBox(error)); }
+      if (!stopped && runs.some((r) => r.status === "running")) timer = setTimeout(() => loadSeries(true), POLL_MS);
+      return;
+    }
     const queue = poll ? runs.filter((r) => r.status === "running").map((r) => r.id) : [...ids];
     const worker = async () => {
       while (queue.length && !stopped) {
@@ -97,6 +132,17 @@ export function comparePage(main, params) {
 
   async function refetchKey(key) {
     const zoom = grid.zoomOf(key);
+    if (groups) {
+      const list = groups.list;
+      try {
+        const result = zoom ? await getJSON(groupsUrl({ key, x0: zoom[0], x1: zoom[1], width: grid.width(key) })) : null;
+        if (stopped || groups === null || groups.list !== list) return;
+        list.forEach((group, i) => { if (zoom) group.zoomed[key] = result.data.groups[i].series[key]; else delete group.zoomed[key]; });
+      } catch (error) { append(status, errorBox(error)); }
+      dirty.add(key);
+      schedule();
+      return;
+    }
     for (const id of ids) {
       const entry = data.get(id);
       if (!entry || !entry.series[key]) continue;
@@ -118,6 +164,13 @@ export function comparePage(main, params) {
       el("a", { href: `#/run/${encodeURIComponent(run.id)}` }, runLabel(run)), " ", statusBadge(run.status), " ",
       el("a", { class: "muted", href: `#/compare?runs=${without(run.id)}`, title: "remove from the comparison" }, "×")))));
     head.querySelectorAll(".swatch").forEach((swatch) => { swatch.style.background = swatch.dataset.colour; });
+  }
+
+  function offerGroupings(compare) {
+    const rows = [...compare.config.filter((row) => row.differs), ...compare.config.filter((row) => !row.differs)];
+    const keys = rows.map((row) => row.key); // keys whose values differ first: those split the runs
+    append(groupBy, el("option", { value: "path" }, "path"),
+      keys.map((key) => el("option", { value: `config.${key}` }, `config ${key}`)));
   }
 
   function renderTables(compare) {
@@ -166,6 +219,7 @@ export function comparePage(main, params) {
     if (stopped) return;
     runs = compare.runs;
     renderHead();
+    offerGroupings(compare);
     renderTables(compare);
     renderCode();
     loadSeries();
