@@ -192,19 +192,26 @@ class RunView:
             keys = [keys]  # not a set of characters
         return self.folder.iter_timeline(keys)
 
+    def iter_history_blocks(self, keys: Iterable[str] | str | None = None) -> Iterator[dict[str, tuple]]:
+        """``history`` as column blocks, ``{"_step": (...), "_time": (...), key: (...)}`` one stored record at
+        a time (no ``_stage``): for readers of whole series, several times faster than row dicts."""
+        if isinstance(keys, str):
+            keys = [keys]
+        return self.folder.iter_timeline_blocks(keys)
+
     def metric_keys(self) -> dict[str, dict]:
         """Metric name -> ``{"count", "last"}``."""
         stats: dict[str, dict] = {}
-        for row in self.folder.iter_timeline():
-            for key, value in row.items():
+        for block in self.folder.iter_timeline_blocks():
+            for key, values in block.items():
                 if key.startswith("_"):
                     continue
                 entry = stats.get(key)
                 if entry is None:
-                    stats[key] = {"count": 1, "last": value}
+                    stats[key] = {"count": len(values), "last": values[-1]}
                 else:
-                    entry["count"] += 1
-                    entry["last"] = value
+                    entry["count"] += len(values)
+                    entry["last"] = values[-1]
         return stats
 
     def text_log(self) -> str:

@@ -24,7 +24,7 @@ from .jsonio import Unreadable, encode_line, read_lines, read_state, write_state
 from .names import (APPEND_ONLY_FILES, CONFIG, ENVIRONMENT, HEARTBEAT, IDENTITY, MANIFEST, MARKER_FILES, MEDIA, METRICS, PIN,
                     PRIMARY_METRIC, RUN_FILES, STATUS, SUMMARY, TEXT_LOG, run_folder)
 from .records import Identity, Manifest, ManifestEntry, PrimaryMetric, RunConfig, Status
-from .timeline import TimelineEncoder, iter_rows, last_step
+from .timeline import TimelineEncoder, iter_column_blocks, iter_rows, last_step
 from .timeline import check as check_timeline
 
 
@@ -228,6 +228,9 @@ class RunFolder:
 
     def iter_timeline(self, keys: Iterable[str] | None = None) -> Iterator[dict]:
         return iter_rows(self.path / METRICS, keys)
+
+    def iter_timeline_blocks(self, keys: Iterable[str] | None = None) -> Iterator[dict[str, tuple]]:
+        return iter_column_blocks(self.path / METRICS, keys)
 
     def last_step(self) -> int | None:
         return last_step(self.path / METRICS)

@@ -29,7 +29,9 @@ from __future__ import annotations
 import json
 import os
 import struct
+import sys
 import zlib
+from array import array
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -150,6 +152,7 @@ def _json_row(step: int, when: float, values: dict) -> str:
     return encode_line({"_step": step, "_time": when, **values})
 
 
+_LITTLE_ENDIAN = sys.byteorder == "little"  # views cast from the bytes read them in the host's order
 _RECORD_TYPES = frozenset(b"SRGJ")
 _MAX_RECORD = 1 << 30
 _WINDOW = 1 << 20
@@ -265,12 +268,14 @@ def _resync(source: _Source, offset: int) -> int | None:
 
 
 class _Decoder:
-    """Turns records into rows; a record whose content does not match the format is skipped and noted."""
+    """Turns records into rows (or column blocks); a record whose content does not match the format is
+    skipped and noted."""
 
-    def __init__(self, wanted: set | None = None, rows: bool = True):
+    def __init__(self, wanted: set | None = None, rows: bool = True, columns: bool = False):
         self.wanted = wanted
         self.rows = rows
-        self.schemas: dict[int, tuple[tuple, struct.Struct, list | None]] = {}
+        self.columns = columns
+        self.schemas: dict[int, tuple[tuple, struct.Struct, list | None, str]] = {}
         self.stage: str | None = None
         self.last_step: int | None = None
         self.max_schema_id = -1
@@ -305,7 +310,7 @@ class _Decoder:
         names = ("_step", "_time", *keys)
         wanted = self.wanted
         picks = None if wanted is None else [0] + [i for i, n in enumerate(names) if n in wanted and i > 0]
-        self.schemas[schema_id] = (names, struct.Struct("<qd" + types), picks)
+        self.schemas[schema_id] = (names, struct.Struct("<qd" + types), picks, "qd" + types)
         self.max_schema_id = max(self.max_schema_id, schema_id)
 
     def _rows(self, payload: bytes) -> Iterator[dict]:
@@ -313,7 +318,7 @@ class _Decoder:
         schema = self.schemas.get(schema_id)
         if schema is None:
             raise ValueError(f"rows of schema {schema_id}, which no earlier record defines")
-        names, packer, picks = schema
+        names, packer, picks, codes = schema
         if len(payload) != 1 + _ROWS_HEAD.size + count * packer.size:
             raise ValueError(f"{count} rows of schema {schema_id} do not fill the record")
         if count:
@@ -321,6 +326,10 @@ class _Decoder:
         if not self.rows:
             return
         block = memoryview(payload)[1 + _ROWS_HEAD.size:]
+        if self.columns:
+            if count and (picks is None or len(picks) > 1):  # a wanted key besides _step
+                yield _columns(block, names, packer, codes, range(len(names)) if picks is None else picks)
+            return
         stage = self.stage
         if picks is None:
             for values in packer.iter_unpack(block):
@@ -343,6 +352,12 @@ class _Decoder:
         self.last_step = row["_step"]
         if not self.rows:
             return
+        if self.columns:
+            if self.wanted is not None:
+                row = {k: v for k, v in row.items() if k in self.wanted or k == "_step"}
+            if self.wanted is None or len(row) > 1:
+                yield {key: (value,) for key, value in row.items()}
+            return
         if self.stage is not None:
             row["_stage"] = self.stage
         if self.wanted is not None:
@@ -350,6 +365,20 @@ class _Decoder:
             if len(row) < 2:
                 return
         yield row
+
+
+def _columns(block: memoryview, names: tuple, packer: struct.Struct, codes: str, picks) -> dict:
+    """The picked fields of a block of packed rows, one sequence each.
+
+    Rows whose fields are all 8 bytes wide (float64 and int64, what training scripts log) are read
+    straight from the bytes as strided views, about three times faster than unpacking row tuples:
+    float columns come back as ``array('d')``, int columns as lists of ints.
+    """
+    if packer.size != 8 * len(codes) or not _LITTLE_ENDIAN:  # a bool field (one byte wide), or a big-endian host
+        fields = list(zip(*packer.iter_unpack(block)))
+        return {names[i]: fields[i] for i in picks}
+    floats, ints, width = block.cast("d"), block.cast("q"), len(codes)
+    return {names[i]: array("d", floats[i::width]) if codes[i] == "d" else ints[i::width].tolist() for i in picks}
 
 
 def _scan(source: _Source) -> tuple[_Decoder, int]:
@@ -377,6 +406,19 @@ def check(path: Path) -> list[str]:
     except UnsupportedFormat as exc:
         return [str(exc)]
     return decoder.problems
+
+
+def iter_column_blocks(path: Path, keys: Iterable[str] | None = None) -> Iterator[dict[str, tuple]]:
+    """The rows of ``iter_rows`` a record at a time, as columns: ``{"_step": (...), "_time": (...), key: (...)}``,
+    every tuple as long as the block (``_stage`` is left out). With ``keys``, ``_step`` and only those; a
+    block without any of them is not yielded. For readers of whole series (charts): no dict per row, so a
+    million rows read several times faster than through ``iter_rows``."""
+    decoder = _Decoder(None if keys is None else set(keys), columns=True)
+    with _open(path) as source:
+        for offset, payload in _records(source):
+            for block in decoder.feed(offset, payload):
+                if block:
+                    yield block
 
 
 def iter_rows(path: Path, keys: Iterable[str] | None = None) -> Iterator[dict]:

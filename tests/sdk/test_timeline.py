@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from runicorn.errors import UnsupportedFormat
 from runicorn.runfolder import timeline
-from runicorn.runfolder.timeline import MAGIC, TimelineEncoder, check, iter_rows, last_step
+from runicorn.runfolder.timeline import MAGIC, TimelineEncoder, check, iter_column_blocks, iter_rows, last_step
 
 
 @pytest.fixture(params=[None, 7, 40], ids=["window-default", "window-7", "window-40"])
@@ -298,3 +298,64 @@ def test_reading_a_long_timeline_holds_one_window_not_the_file(tmp_path):
     assert peak_bytes(lambda: problems.extend(check(path))) < budget
     assert problems == [f"the record at offset {rows_record} is damaged; it was skipped up to the next intact one"]
     assert sum(1 for _ in iter_rows(path, ["m0"])) == 159_000  # only the damaged record's rows are lost
+
+
+def rows_from_blocks(path, keys=None) -> list[dict]:
+    """Column blocks turned back into rows, to compare with iter_rows (which adds _stage)."""
+    rows = []
+    for block in iter_column_blocks(path, keys):
+        lengths = {len(column) for column in block.values()}
+        assert len(lengths) == 1, "every column of a block is as long as the block"
+        rows += [dict(zip(block, values)) for values in zip(*block.values())]
+    return rows
+
+
+def without_stage(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "_stage"} for row in rows]
+
+
+@pytest.mark.parametrize("keys", [None, ["loss"], ["acc", "_time"], ["count", "ok"], ["nosuch"]])
+def test_column_blocks_hold_the_rows_of_iter_rows(tmp_path, keys):
+    path = tmp_path / "t.bin"
+    write(path, MIXED[:2], MIXED[2:6], MIXED[6:])
+    expected_rows = without_stage(list(iter_rows(path, keys)))
+    if keys is not None:
+        expected_rows = [row for row in expected_rows if len(row) > 1]  # rows with only _step are no block
+    assert same(rows_from_blocks(path, keys), expected_rows)
+    for block in iter_column_blocks(path, keys):  # types as logged: bools stay bools, ints ints
+        for key, column in block.items():
+            if key in ("ok",):
+                assert all(type(v) is bool for v in column)
+            if key in ("count", "_step"):
+                assert all(type(v) is int for v in column)
+
+
+def test_column_blocks_of_float_rows_are_read_as_arrays(tmp_path):
+    from array import array
+
+    path = tmp_path / "t.bin"
+    write(path, [(i, float(i), None, {"loss": i / 4, "n": i}) for i in range(100)])
+    [block] = list(iter_column_blocks(path))
+    assert type(block["loss"]) is array and list(block["loss"]) == [i / 4 for i in range(100)]
+    assert block["_step"] == list(range(100)) and block["n"] == list(range(100))
+    assert list(block["_time"]) == [float(i) for i in range(100)]
+
+
+def test_column_blocks_skip_a_damaged_record_as_rows_do(tmp_path, window):
+    path = tmp_path / "t.bin"
+    write(path, [MIXED[0]], [MIXED[1]], [MIXED[5]], [MIXED[3]])
+    data = bytearray(path.read_bytes())
+    second = 8 + 8 + struct.unpack_from("<I", data, 8)[0]  # the first R record follows the first S
+    second += 8 + struct.unpack_from("<I", data, second)[0]
+    data[second + 10] ^= 0x01
+    path.write_bytes(bytes(data))
+    assert same(rows_from_blocks(path), without_stage(list(iter_rows(path))))
+    assert len(rows_from_blocks(path)) == 3
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(batches=st.lists(rows_strategy, max_size=4))
+def test_any_rows_read_as_column_blocks(tmp_path_factory, batches):
+    path = tmp_path_factory.mktemp("prop") / "t.bin"
+    write(path, *batches)
+    assert same(rows_from_blocks(path), without_stage(expected([row for batch in batches for row in batch])))
