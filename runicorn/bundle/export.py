@@ -60,10 +60,27 @@ def plan_export(api: Api, views: list[RunView]) -> ExportPlan:
     return ExportPlan(views, {oid: walker.size(oid) for oid in sorted(reach.reached)})
 
 
+class _CountingWriter:
+    """A binary stream that counts what passes through it: a pipe cannot be measured afterwards."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.count = 0
+
+    def write(self, data) -> int:
+        self._stream.write(data)
+        self.count += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
 def export_to_stream(api: Api, plan: ExportPlan, stream, progress: Progress = NO_PROGRESS) -> BundleReport:
     """Write the bundle to an open binary stream (``export -o -``: stdout, to pipe through ssh)."""
-    report = _write_bundle(api, plan, stream, progress)
-    report.bundle_bytes = report.object_bytes  # at least; a stream cannot be measured afterwards
+    counted = _CountingWriter(stream)
+    report = _write_bundle(api, plan, counted, progress)
+    report.bundle_bytes = counted.count
     return report
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import sys
 from pathlib import Path
 
 import click
@@ -89,7 +90,7 @@ def export_command(obj, runs, path_prefix, bundle, as_json):
     to_stdout = bundle == "-"
     with progress("exporting") as bar:
         if to_stdout:
-            report = export_to_stream(api, plan, click.get_binary_stream("stdout"), bar)
+            report = export_to_stream(api, plan, sys.stdout.buffer, bar)
         else:
             report = export_runs(api, plan, bundle, bar)
     if as_json:
@@ -144,7 +145,7 @@ def spooled_stdin(root):
     folder = root.parent if root.parent.is_dir() else Path.cwd()
     temp = TempFile(folder, "stdin.rnbundle.", 0o600)
     try:
-        shutil.copyfileobj(click.get_binary_stream("stdin"), open(temp.fd, "wb", closefd=False), 1 << 20)
+        shutil.copyfileobj(sys.stdin.buffer, open(temp.fd, "wb", closefd=False), 1 << 20)
         temp.close(durable=False)
         yield Path(temp.path)
     finally:

@@ -1,5 +1,6 @@
 """`runicorn export` and `runicorn import`: a round trip across two roots is byte-exact, and import is idempotent."""
 
+import io
 import json
 import os
 import tarfile
@@ -31,6 +32,16 @@ def bundle(samples, invoke, tmp_path):
 @pytest.fixture
 def other_root(tmp_path):
     return tmp_path / "other-root"
+
+
+def test_export_to_stdout_reports_the_exact_bundle_size(samples, invoke, tmp_path):
+    result = invoke("export", "--path", "cv", "-o", "-", "--json", expect=0)
+    report = json.loads(result.stderr)  # with -o -, stdout is the bundle and the report goes to stderr
+    assert report["bundle_bytes"] == len(result.stdout_bytes) > 0
+    path = tmp_path / "same.rnbundle"
+    invoke("export", "--path", "cv", "-o", path, expect=0)
+    with tarfile.open(fileobj=io.BytesIO(result.stdout_bytes)) as streamed, tarfile.open(path) as written:
+        assert streamed.getnames() == written.getnames()
 
 
 def show_json(invoke, run_id, storage) -> dict:
