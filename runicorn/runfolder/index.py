@@ -180,7 +180,7 @@ class RunIndex:
             stamps.append(stamp)
             trusted = trusted and fresh
         stamp = "|".join(stamps)
-        held = runs.get(key)
+        held = runs.pop(key, None)  # taken out as it is used: the raw rows of a loaded index go as they turn into entries
         if held is not None and trusted and held[0] == stamp:
             entry = held[1]
             if isinstance(entry, CachedRun):  # from memory
