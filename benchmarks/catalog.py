@@ -63,6 +63,10 @@ WORKLOADS = [
              "then keep the best {keep_best} runs' outputs and gc",
              "w8_retention.py", ("sweep", "retain"), {"runs": 50, "epochs": 20, "size_mib": 20, "keep_best": 3},
              quick_params={"runs": 10, "epochs": 5, "size_mib": 4}),
+    # --quick: 1,000 runs (building 10,000 through our SDK takes about two minutes).
+    Workload("W9", "scale: {runs:,} runs × 10 steps: ls (cold and warm run index), ls --json, the read API's run "
+             "list, du, gc --dry-run, verify", "w9_scale.py", ("build", "commands"), {"runs": 10_000},
+             quick_params={"runs": 1_000}),
 ]
 
 

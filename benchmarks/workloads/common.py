@@ -11,6 +11,7 @@ and ends by printing one JSON object on stdout:
 import json
 import os
 import random
+import shutil
 import stat
 import sys
 import time
@@ -112,3 +113,34 @@ def cached_input(params: Params, name: str, build: Callable[[Path], None]) -> Pa
         build(partial)
         partial.rename(target)
     return target
+
+
+def many_runs(side: str, root: Path, count: int, path: str) -> None:
+    """`count` runs × 10 steps at `path`/g0 … g19 (W7, W9). Ours writes each through the SDK; the peer
+    (rn.init costs it ~0.35 s) writes one and copies it under new ids, then drops its SQLite index, which
+    it rebuilds from the folders."""
+    import runicorn as rn
+
+    if side == "ours":
+        for i in range(count):
+            run = rn.init(path=f"{path}/g{i % 20}", storage=str(root), alias=f"r{i}")
+            run.set_primary_metric("acc", mode="max")
+            for step in range(10):
+                run.log({"loss": 1 / (step + 1 + i % 7), "acc": step / 10 + i % 13 / 1000}, step=step)
+            run.finish()
+        return
+    run = rn.init(path=f"{path}/g0", storage=str(root), alias="r0")
+    run.set_primary_metric("acc", mode="max")
+    for step in range(10):
+        run.log({"loss": 1 / (step + 1), "acc": step / 10}, step=step)
+    run.finish()
+    template = Path(run.run_dir) if hasattr(run, "run_dir") else next((root / "runs").rglob("meta.json")).parent
+    for i in range(1, count):
+        new_id = f"{template.name[:16]}{i:06d}"[:22]
+        target = root / "runs" / path / f"g{i % 20}" / new_id
+        shutil.copytree(template, target)
+        meta = json.loads((target / "meta.json").read_text())
+        meta.update(id=new_id, alias=f"r{i}", path=f"{path}/g{i % 20}")
+        (target / "meta.json").write_text(json.dumps(meta))
+    for name in ("runicorn.db", "runicorn.db-wal", "runicorn.db-shm"):  # rebuilt from the folders at start
+        (root / name).unlink(missing_ok=True)

@@ -31,6 +31,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from common import many_runs
+
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PATH = "bench/w7"
@@ -43,40 +45,12 @@ def build(params, report):
     work = Path(params.workdir)
     for count in (params.small_runs, params.large_runs):
         with report.timed(f"build: {count:,} runs × 10 steps"):
-            runs_store(params.side, work / f"runs_{count}", count)
+            many_runs(params.side, work / f"runs_{count}", count, PATH)
     with report.timed(f"build: one run of {params.long_points:,} points"):
         long_store(params.side, work / "long", 1, 1, params.long_points)
     with report.timed(f"build: {params.compare_runs} runs × {params.compare_metrics} metrics × "
                       f"{params.compare_steps:,} steps"):
         long_store(params.side, work / "compare", params.compare_runs, params.compare_metrics, params.compare_steps)
-
-
-def runs_store(side, root, count):
-    import runicorn as rn
-
-    if side == "ours":
-        for i in range(count):
-            run = rn.init(path=f"{PATH}/g{i % 20}", storage=str(root), alias=f"r{i}")
-            run.set_primary_metric("acc", mode="max")
-            for step in range(10):
-                run.log({"loss": 1 / (step + 1 + i % 7), "acc": step / 10 + i % 13 / 1000}, step=step)
-            run.finish()
-        return
-    run = rn.init(path=f"{PATH}/g0", storage=str(root), alias="r0")
-    run.set_primary_metric("acc", mode="max")
-    for step in range(10):
-        run.log({"loss": 1 / (step + 1), "acc": step / 10}, step=step)
-    run.finish()
-    template = Path(run.run_dir) if hasattr(run, "run_dir") else next((root / "runs").rglob("meta.json")).parent
-    for i in range(1, count):
-        new_id = f"{template.name[:16]}{i:06d}"[:22]
-        target = root / "runs" / PATH / f"g{i % 20}" / new_id
-        shutil.copytree(template, target)
-        meta = json.loads((target / "meta.json").read_text())
-        meta.update(id=new_id, alias=f"r{i}", path=f"{PATH}/g{i % 20}")
-        (target / "meta.json").write_text(json.dumps(meta))
-    for name in ("runicorn.db", "runicorn.db-wal", "runicorn.db-shm"):  # rebuilt from the folders at start
-        (root / name).unlink(missing_ok=True)
 
 
 def long_store(side, root, runs, metrics, steps):
