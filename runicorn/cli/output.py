@@ -131,9 +131,22 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _json_text(value: Any) -> str:
+    return json.dumps(_json_safe(value), indent=2, sort_keys=True, default=_json_default, allow_nan=False)
+
+
 def echo_json(value: Any, *, err: bool = False) -> None:
-    click.echo(json.dumps(_json_safe(value), indent=2, sort_keys=True, default=_json_default, allow_nan=False),
-               err=err)
+    """``value`` as indented JSON. A list is written an item at a time (the same text), so `ls --json` of
+    10,000 runs never holds the whole document twice over."""
+    if not isinstance(value, list) or not value:
+        click.echo(_json_text(value), err=err)
+        return
+    click.echo("[", err=err)
+    last = len(value) - 1
+    for index, item in enumerate(value):
+        text = "  " + _json_text(item).replace("\n", "\n  ")
+        click.echo(text + ("," if index < last else ""), err=err)
+    click.echo("]", err=err)
 
 
 class ProgressBar:
