@@ -120,19 +120,19 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON has no NaN or infinity: write them as strings so the output stays valid JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
 def _json_text(value: Any) -> str:
-    return json.dumps(_json_safe(value), indent=2, sort_keys=True, default=_json_default, allow_nan=False)
+    return json.dumps(json_safe(value), indent=2, sort_keys=True, default=_json_default, allow_nan=False)
 
 
 def echo_json(value: Any, *, err: bool = False) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import sys
 import time
 
 import click
 
 from .main import cli
+from .output import json_safe
 
 _FOLLOW_POLL_SECONDS = 0.5
 
@@ -37,20 +37,13 @@ def history_command(obj, run, keys, as_csv, as_json):
             if not wanted or wanted.intersection(row))
     if as_json:
         for row in rows:
-            click.echo(json.dumps({k: _json_value(v) for k, v in row.items()}, allow_nan=False))
+            click.echo(json.dumps(json_safe(row), allow_nan=False))  # NaN as "NaN": what pandas reads back as a float
         return
     columns = ["_step", "_time", "_stage"] + (list(keys) or sorted(view.metric_keys()))
     writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow(row)
-
-
-def _json_value(value):
-    """JSON has no NaN or infinity: they are written as the strings pandas reads back as floats."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
-    return value
 
 
 @cli.command("logs")
