@@ -93,14 +93,10 @@ def export_runs(api: Api, plan: ExportPlan, out_path: str | os.PathLike,
         raise BundleError(f"cannot write {out_path}: folder {folder} does not exist; create it or choose another path")
     for litter in stale_temp_files(folder, time.time(), stem=out_path.name + "."):
         os.unlink(litter)  # what an earlier, killed export of this bundle left
-    temp = TempFile(folder, out_path.name + ".", 0o644)
-    try:
+    with TempFile(folder, out_path.name + ".", 0o644) as temp:
         with open(temp.fd, "wb", closefd=False) as handle:
             report = _write_bundle(api, plan, handle, progress)
-    except BaseException:
-        temp.discard()
-        raise
-    temp.replace(out_path)
+        temp.replace(out_path)
     report.bundle_bytes = out_path.stat().st_size
     return report
 

@@ -126,13 +126,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, durable: bool = 
     """
     path = os.fspath(path)
     directory, name = os.path.split(path)
-    temp = TempFile(directory or ".", name + ".", mode)
-    try:
+    with TempFile(directory or ".", name + ".", mode) as temp:
         temp.write(data)
-    except BaseException:
-        temp.discard()
-        raise
-    temp.replace(path, durable=durable)
+        temp.replace(path, durable=durable)
 
 
 def dumps_json(value: Any) -> bytes:

@@ -9,7 +9,6 @@ an ignored folder is pruned without being listed.
 from __future__ import annotations
 
 import os
-import posixpath
 import stat
 import time
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from .ids import ObjectId, hash_bytes
 from .objects import ObjectStore
 from .streams import hash_stream
 from .statcache import StatCache
-from .trees import DIR, FILE, SYMLINK, TreeEntry, put_tree, serialize_tree
+from .trees import DIR, FILE, SYMLINK, TreeEntry, link_stays_inside, put_tree, serialize_tree
 
 # accept(relative_path, entry, is_dir) -> include?
 AcceptFn = Callable[[str, os.DirEntry, bool], bool]
@@ -106,9 +105,8 @@ class Ingester:
                 if not _is_utf8(target):
                     result.skipped.append(f"{rel!r}: symlink target is not valid UTF-8")
                     continue
-                if posixpath.isabs(target) or posixpath.normpath(posixpath.join(posixpath.dirname(rel), target)) \
-                        .split("/")[0] == "..":
-                    result.outside_links.append(f"{rel} -> {target}")  # stored as it is; a restore refuses it
+                if not link_stays_inside(rel, target):
+                    result.outside_links.append(f"{rel} -> {target}")  # stored as it is; a restore leaves it out
                 entries.append(TreeEntry(entry.name, SYMLINK, len(os.fsencode(target)), target=target))
                 size = 0
             elif not (is_dir or stat.S_ISREG(st.st_mode)):

@@ -21,7 +21,6 @@ progress bar needs. Then, while writing (docs/format.md, "Restore"):
 from __future__ import annotations
 
 import os
-import posixpath
 import stat
 import time
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from .chunked import first_missing, open_file
 from .ids import ObjectId
 from .objects import ObjectStore
 from .progress import NO_PROGRESS, Progress
-from .trees import DIR, FILE, SYMLINK, read_tree
+from .trees import DIR, FILE, SYMLINK, link_stays_inside, read_tree
 
 
 @dataclass
@@ -82,7 +81,7 @@ def check_tree(store: ObjectStore, tree_id: str) -> MaterializeResult:
                 totals.files += 1
                 totals.bytes += entry.size
             elif entry.kind == SYMLINK:
-                if _points_inside(entry_rel, entry.target):
+                if link_stays_inside(entry_rel, entry.target):
                     totals.symlinks += 1
                 else:
                     totals.left_out_links.append(f"{entry_rel} -> {entry.target}")
@@ -130,7 +129,7 @@ def _write_dir(store: ObjectStore, tree_id: ObjectId, folder: Path, rel: str, re
                                         entry.chunks)
             result.files += 1
         elif entry.kind == SYMLINK:
-            if not _points_inside(entry_rel, entry.target):
+            if not link_stays_inside(entry_rel, entry.target):
                 result.left_out_links.append(f"{entry_rel} -> {entry.target}")
                 continue
             _refuse_existing_link_or_dir(path, allow_link=True)
@@ -162,14 +161,6 @@ def _resolves_inside(path: Path, real_root: str) -> bool:
     return resolved == real_root or resolved.startswith(real_root + os.sep)
 
 
-def _points_inside(link_rel: str, target: str) -> bool:
-    """Whether a link's target, read as text, stays inside the restore folder."""
-    if posixpath.isabs(target):
-        return False
-    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link_rel), target))
-    return resolved != ".." and not resolved.startswith("../")
-
-
 def make_real_dir(path: Path) -> Path:
     """A folder we may write into: made here, or already a real folder (never through a symlink)."""
     try:
@@ -192,20 +183,14 @@ def _refuse_existing_link_or_dir(path: Path, allow_link: bool = False) -> None:
 
 def _write_file(store: ObjectStore, oid: ObjectId, folder: Path, name: str, executable: bool,
                 progress: Progress, chunks: ObjectId | None = None) -> int:
-    temp = TempFile(folder, name + ".", nofollow=True)
-    try:
-        with open_file(store, oid, chunks) as reader:
-            buffer = bytearray(1 << 20)
-            view = memoryview(buffer)
-            while True:
-                count = reader.readinto(view)
-                if not count:
-                    break
-                temp.write(view[:count])
-                progress.advance(count)
-    except BaseException:
-        temp.discard()
-        raise
-    # Restored files are the user's: no fsync of each (a crash means restoring again), but never torn.
-    temp.replace(folder / name, durable=False, mode=0o755 if executable else 0o644)
+    with TempFile(folder, name + ".", nofollow=True) as temp, open_file(store, oid, chunks) as reader:
+        view = memoryview(bytearray(1 << 20))
+        while True:
+            count = reader.readinto(view)
+            if not count:
+                break
+            temp.write(view[:count])
+            progress.advance(count)
+        # Restored files are the user's: no fsync of each (a crash means restoring again), but never torn.
+        temp.replace(folder / name, durable=False, mode=0o755 if executable else 0o644)
     return temp.size

@@ -225,9 +225,8 @@ class ObjectStore:
 
         ``known_id``: the caller hashed these bytes and found no such object; they are not hashed again.
         """
-        temp = self._new_temp()
         hasher = new_hasher() if known_id is None else None
-        try:
+        with self._new_temp() as temp:  # discarded if anything below raises
             for chunk in chunks:
                 if hasher is not None:
                     hasher.update(chunk)
@@ -249,9 +248,6 @@ class ObjectStore:
             temp.close(durable=True)
             self._publish_one(temp.path, oid)
             return oid, temp.size
-        except BaseException:
-            temp.discard()
-            raise
 
     def repair(self, object_id: str, stream: BinaryIO) -> None:
         """Replace a damaged object with good bytes (from a bundle or a backup) that hash to its id.
@@ -259,23 +255,17 @@ class ObjectStore:
         Whatever sat at its name (corrupt bytes, a folder, a link) is moved aside into ``tmp/``, not deleted.
         """
         oid = ObjectId.parse(object_id)
-        temp = self._new_temp()
         hasher = new_hasher()
-        try:
+        with self._new_temp() as temp:
             for chunk in read_chunks(stream):
                 hasher.update(chunk)
                 temp.write(chunk)
             if hasher.hexdigest() != oid:
                 raise CorruptObject(oid, hasher.hexdigest(), detail="the replacement offered does not match either")
-            temp.close(durable=True, mode=0o444)
-        except BaseException:
-            temp.discard()
-            raise
-        final = self._object_path(oid)
-        if os.path.lexists(final) and not stat.S_ISREG(os.lstat(final).st_mode):
-            os.rename(final, os.path.join(self._tmp, f".damaged-{oid}-{os.urandom(4).hex()}"))
-        os.replace(temp.path, final)
-        fsync_dir(os.path.dirname(final))
+            final = self._object_path(oid)
+            if os.path.lexists(final) and not stat.S_ISREG(os.lstat(final).st_mode):
+                os.rename(final, os.path.join(self._tmp, f".damaged-{oid}-{os.urandom(4).hex()}"))
+            temp.replace(final, mode=0o444)
 
     def _publish_one(self, temp_path: str, oid: ObjectId) -> None:
         final = self._object_path(oid)

@@ -13,6 +13,7 @@ because tree names become paths on restore.
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -59,6 +60,15 @@ def check_name(name: str) -> str:
     if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\0" in name:
         raise UnsafePath(f"unsafe name {name!r} in a tree: a name must be one path component (no '/', '..' or NUL)")
     return name
+
+
+def link_stays_inside(link_rel: str, target: str) -> bool:
+    """Whether a symlink at ``link_rel`` whose text is ``target`` stays, read as text, inside the folder its
+    path is relative to (the snapshot's workspace, the restore's target)."""
+    if posixpath.isabs(target):
+        return False
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link_rel), target))
+    return resolved != ".." and not resolved.startswith("../")
 
 
 def serialize_tree(entries: list[TreeEntry]) -> bytes:
