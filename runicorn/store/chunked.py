@@ -89,7 +89,8 @@ def should_chunk(size: int) -> bool:
 def put_file(store: ObjectStore, path: str | os.PathLike) -> StoredFile:
     """Store a file: whole when small (or when no compiled chunker is installed), else as a chunk list.
 
-    One read: each chunk is hashed, and the whole file hashed, as it streams through.
+    The cut points are found first (a safetensors or torch zip file by reading its headers, anything else by
+    streaming it through FastCDC); then one more read hashes and stores each chunk, and hashes the whole file.
     """
     if not should_chunk(os.stat(path).st_size):
         oid, stored = store.put_file_sized(path)
@@ -147,9 +148,10 @@ def stored_file(store: ObjectStore, object_id: str):
     object for itself. For readers that get ids from a listing (the viewer), where a chunked file's id is its list's."""
     size = store.size(object_id)
     if size <= _MAX_LIST_PEEK:
-        data = store.get(object_id)
-        if data.startswith(HEADER):
-            listing = ChunkList.parse(data, object_id)
+        with store.open(object_id) as reader:  # the header only: a plain object is read once, by its opener
+            is_list = reader.read(len(HEADER)) == HEADER
+        if is_list:
+            listing = ChunkList.parse(store.get(object_id), object_id)
             return listing.size, lambda: ChunkedReader(store, object_id)
     return size, lambda: store.open(object_id)
 

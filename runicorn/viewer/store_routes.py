@@ -79,28 +79,29 @@ def _chunks(opener):
             yield chunk
 
 
-def _text(store: ObjectStore, oid: ObjectId) -> tuple[str | None, str | None]:
-    """(text, None) for a UTF-8 text object, else (None, why it is not shown)."""
+def _text(store: ObjectStore, oid: ObjectId) -> tuple[int, str | None, str | None]:
+    """(size, text, None) for a UTF-8 text object, else (size, None, why it is not shown)."""
     size, opener = stored_file(store, oid)
     if size > TEXT_LIMIT:
-        return None, f"too large to show ({size} bytes); download it"
+        return size, None, f"too large to show ({size} bytes); download it"
     with opener() as reader:
         data = reader.read()
     if b"\0" in data[:8192]:
-        return None, "binary file; download it"
+        return size, None, "binary file; download it"
     try:
-        return data.decode("utf-8"), None
+        return size, data.decode("utf-8"), None
     except UnicodeDecodeError:
-        return None, "not UTF-8 text; download it"
+        return size, None, "not UTF-8 text; download it"
 
 
 def object_text(request: Request):
     """GET /api/objects/{id}/text: the object as text, or why it cannot be shown (binary, too large)."""
     oid = _oid(request.path_params["oid"])
-    store = state_of(request).store()
-    text, why = _text(store, oid)
-    return json_response(request, {"id": oid, "size": stored_file(store, oid)[0], "text": text, "not_shown": why},
-                         etag=f'"text-{oid}"')
+    etag = f'"text-{oid}"'  # content-addressed: known before anything is read
+    if not_modified(request, etag):
+        return json_response(request, None, etag=etag)
+    size, text, why = _text(state_of(request).store(), oid)
+    return json_response(request, {"id": oid, "size": size, "text": text, "not_shown": why}, etag=etag)
 
 
 def tree_listing(request: Request):
@@ -145,7 +146,7 @@ def object_diff(request: Request):
         if oid is None:
             texts.append("")
             continue
-        text, why = _text(store, oid)
+        _, text, why = _text(store, oid)
         if text is None:
             return json_response(request, {"a": ids[0], "b": ids[1], "patch": None, "not_shown": why})
         texts.append(text)
