@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import tarfile
-import time
 from pathlib import Path
 
 from ..api import Api
@@ -88,19 +87,18 @@ def import_bundle(api: Api, bundle_path: str | os.PathLike, progress: Progress =
         _publish(api.storage.runs_dir, staging, to_publish)
         report.runs = [run_id for _, run_id, _ in to_publish]
     except (tarfile.TarError, EOFError, OSError, CorruptObject, UnicodeDecodeError) as exc:
-        _undo_new_root(api, new_root, made_folder, staging)
+        _undo_new_root(api, new_root, made_folder)
         raise BundleError(f"bundle {bundle_path} is damaged: {exc}; nothing was imported") from exc
     except BaseException:
-        _undo_new_root(api, new_root, made_folder, staging)
+        _undo_new_root(api, new_root, made_folder)
         raise
     finally:
         staging.remove()
     return report
 
 
-def _undo_new_root(api: Api, new_root: bool, made_folder: bool, staging: Staging) -> None:
+def _undo_new_root(api: Api, new_root: bool, made_folder: bool) -> None:
     """A refused import into a root it created leaves no empty store behind (nor the folder it made)."""
-    staging.remove()
     if new_root:
         for folder in (api.storage.store_dir, api.storage.runs_dir):
             shutil.rmtree(folder, ignore_errors=True)
@@ -277,7 +275,7 @@ def _damaged_here(store: ObjectStore, oid: ObjectId) -> bool:
 def _validate_run(folder: RunFolder, key: tuple[str, str]) -> None:
     """Read a staged run back through the run folder format; refuse the bundle at the first thing that does not read."""
     try:
-        identity = folder.read_identity()
+        folder.read_identity()  # also refuses an identity that does not match where the folder lies
         folder.read_status()
         folder.read_summary()
         folder.read_config()
@@ -286,9 +284,6 @@ def _validate_run(folder: RunFolder, key: tuple[str, str]) -> None:
         folder.read_pin()
     except (DamagedRun, UnsupportedFormat) as exc:
         raise BundleError(f"run {key[1]} in the bundle does not read: {exc}; refusing the bundle") from None
-    if (identity.path, identity.id) != key:
-        raise BundleError(f"run {key[1]} in the bundle is listed under path {key[0]!r} but its identity says "
-                          f"{identity.path!r}/{identity.id!r}; refusing the bundle")
     problems = folder.read_manifest().problems + folder.check_timeline()
     if problems:
         raise BundleError(f"run {key[1]} in the bundle does not read: {problems[0]}; refusing the bundle")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -23,7 +24,7 @@ from .appender import Appender
 from .jsonio import Unreadable, encode_line, read_lines, read_state, write_state
 from .names import (APPEND_ONLY_FILES, CONFIG, ENVIRONMENT, HEARTBEAT, IDENTITY, MANIFEST, MARKER_FILES, MEDIA, METRICS, PIN,
                     PRIMARY_METRIC, RUN_FILES, STATUS, SUMMARY, TEXT_LOG, run_folder)
-from .records import Identity, Manifest, ManifestEntry, PrimaryMetric, RunConfig, Status
+from .records import Identity, Manifest, ManifestEntry, PrimaryMetric, RunConfig, Status, json_object
 from .timeline import TimelineEncoder, iter_column_blocks, iter_rows, last_step
 from .timeline import check as check_timeline
 
@@ -118,7 +119,7 @@ class RunFolder:
         write_state(self.path / STATUS, status.to_json(), durable=durable)
 
     def read_summary(self) -> dict:
-        return self._read(SUMMARY, _as_object("the summary")) or {}
+        return self._read(SUMMARY, partial(json_object, what="the summary")) or {}
 
     def write_summary(self, summary: dict) -> None:
         write_state(self.path / SUMMARY, summary)
@@ -138,7 +139,7 @@ class RunFolder:
 
     def read_pin(self) -> dict | None:
         """``{"pinned_at", "note"}`` when the run is pinned (kept by every retention policy), else None."""
-        return self._read(PIN, _as_object("the pin"))
+        return self._read(PIN, partial(json_object, what="the pin"))
 
     def write_pin(self, note: str | None) -> None:
         write_state(self.path / PIN, {"pinned_at": time.time(), "note": note})
@@ -159,7 +160,7 @@ class RunFolder:
             appender.close()
 
     def read_environment(self) -> dict | None:
-        return self._read(ENVIRONMENT, _as_object("the environment"))
+        return self._read(ENVIRONMENT, partial(json_object, what="the environment"))
 
     def write_environment(self, environment: dict) -> None:
         write_state(self.path / ENVIRONMENT, environment)
@@ -196,10 +197,10 @@ class RunFolder:
     def read_manifest(self) -> Manifest:
         """The manifest's entries; lines that do not read are listed in ``problems``, never raised."""
         try:
-            lines, torn = read_lines(self.path / MANIFEST)
+            lines = read_lines(self.path / MANIFEST)
         except OSError as exc:
             return Manifest(problems=[f"{MANIFEST} cannot be read: {exc.strerror or exc}"])
-        manifest = Manifest(torn_tail=torn)
+        manifest = Manifest()
         for number, value in lines:
             if isinstance(value, Unreadable):
                 manifest.problems.append(f"{MANIFEST}: {value}")
@@ -212,7 +213,7 @@ class RunFolder:
 
     def read_images(self) -> list[dict]:
         """The image rows that read (a damaged line is skipped: images are never gc roots by this file alone)."""
-        lines, _ = read_lines(self.path / MEDIA)
+        lines = read_lines(self.path / MEDIA)
         return [row for _, row in lines if isinstance(row, dict) and isinstance(row.get("key"), str)
                 and isinstance(row.get("id"), str)]
 
@@ -251,14 +252,6 @@ class RunFolder:
         if name != METRICS and appender.end > 0 and not _ends_with_newline(self.path / name):
             appender.append(b"\n")
         return appender
-
-
-def _as_object(what: str) -> Callable[[Any], dict]:
-    def parse(value: Any) -> dict:
-        if not isinstance(value, dict):
-            raise ValueError(f"{what} is {type(value).__name__}, not a JSON object")
-        return value
-    return parse
 
 
 def _ends_with_newline(path: Path) -> bool:

@@ -47,27 +47,25 @@ def decode_line(line: bytes | str) -> Any:
     return json.loads(line, object_hook=_decode_nonfinite)
 
 
-def read_lines(path: Path) -> tuple[list[tuple[int, Any | Unreadable]], bool]:
+def read_lines(path: Path) -> list[tuple[int, Any | Unreadable]]:
     """Every complete line of a JSON-lines file, parsed (or an ``Unreadable`` naming the problem), with its number.
 
-    Also says whether the file ends torn (a last line without its newline: a writer killed mid-line),
-    which is left out. A missing file has no lines.
+    A torn last line (no newline: a writer killed mid-line) is left out. A missing file has no lines.
     """
     try:
         data = path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
-        return [], False
+        return []
     end = data.rfind(b"\n")
-    torn = end + 1 < len(data)
     if end < 0:
-        return [], torn
+        return []
     body = data[:end].decode("utf-8", errors="replace")
     hook = _decode_nonfinite if '"$float"' in body else None
     lines = body.split("\n")  # only "\n" ends a line: U+2028 and friends may stand inside a JSON string
     try:
         values = json.loads("[" + ",".join(lines) + "]", object_hook=hook)
         if len(values) == len(lines):  # else one line held two values: judge each line on its own
-            return list(enumerate(values, 1)), torn
+            return list(enumerate(values, 1))
     except (ValueError, RecursionError):
         pass
     parsed = []
@@ -78,7 +76,7 @@ def read_lines(path: Path) -> tuple[list[tuple[int, Any | Unreadable]], bool]:
             parsed.append((number, Unreadable(f"line {number} is not JSON ({exc})")))
         except RecursionError:
             parsed.append((number, Unreadable(f"line {number} nests too deeply to read")))
-    return parsed, torn
+    return parsed
 
 
 def read_state(path: Path) -> Any:

@@ -45,7 +45,8 @@ def _text(value: Any, what: str, *, optional: bool = True) -> str | None:
     return value
 
 
-def _object(value: Any, what: str) -> dict:
+def json_object(value: Any, what: str) -> dict:
+    """``value`` when it is a JSON object, else a ValueError naming ``what``."""
     if not isinstance(value, dict):
         raise ValueError(f"{what} is {type(value).__name__}, not a JSON object")
     return value
@@ -101,7 +102,7 @@ class Identity:
             raise ValueError(f"tags is {tags!r}, not a list of strings")
         git = value.get("git")
         if git is not None:
-            _object(git, "git")
+            json_object(git, "git")
         known = {"format", "version", "id", "path", "alias", "tags", "created_at", "git"}
         return cls(id=_checked(validate_run_id, value.get("id"), "id"),
                    path=_checked(validate_path, _text(value.get("path"), "path", optional=False), "path"),
@@ -132,7 +133,7 @@ class Status:
 
     @classmethod
     def parse(cls, value: Any) -> "Status":
-        value = _object(value, "the status")
+        value = json_object(value, "the status")
         status = _text(value.get("status", "running"), "status", optional=False)
         if status not in STATUSES:
             raise ValueError(f"status is {status!r}, not one of {', '.join(STATUSES)}")
@@ -141,7 +142,7 @@ class Status:
             raise ValueError(f"resumed_at is {resumed!r}, not a list")
         error = value.get("error")
         if error is not None:
-            _object(error, "error")
+            json_object(error, "error")
         pid = value.get("pid")
         if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int)):
             raise ValueError(f"pid is {pid!r}, not an integer")
@@ -174,7 +175,7 @@ class PrimaryMetric:
 
     @classmethod
     def parse(cls, value: Any) -> "PrimaryMetric":
-        value = _object(value, "the primary metric")
+        value = json_object(value, "the primary metric")
         name = _text(value.get("name"), "name", optional=False)
         mode = value.get("mode", "max")
         if mode not in ("max", "min"):
@@ -211,19 +212,19 @@ class RunConfig:
 
     @classmethod
     def parse(cls, value: Any) -> "RunConfig":
-        value = _object(value, "the config")
+        value = json_object(value, "the config")
         files = value.get("config_files") or []
         if not isinstance(files, list):
             raise ValueError(f"config_files is {files!r}, not a list")
         for number, file in enumerate(files, 1):
-            _object(file, f"config file {number}")
+            json_object(file, f"config file {number}")
             _text(file.get("path"), f"config file {number}'s path", optional=False)
             try:
                 Ref.parse(file.get("id"), "blob")
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"config file {number} has no valid object id ({exc})") from None
-        return cls(dict(_object(value.get("args") or {}, "args")), dict(_object(value.get("extra") or {}, "extra")),
-                   list(files))
+        return cls(dict(json_object(value.get("args") or {}, "args")),
+                   dict(json_object(value.get("extra") or {}, "extra")), list(files))
 
 
 # -- manifest (manifest.jsonl) ---------------------------------------------------------------
@@ -262,7 +263,7 @@ class ManifestEntry(Mapping):
 
     @classmethod
     def parse(cls, value: Any) -> "ManifestEntry":
-        record = _object(value, "the line")
+        record = json_object(value, "the line")
         role = _text(record.get("role"), "role", optional=False)
         name = _text(record.get("name"), "name", optional=False)
         ref = None
@@ -308,7 +309,6 @@ class Manifest:
 
     entries: list[ManifestEntry] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # lines that do not read: a root may hide in one
-    torn_tail: bool = False  # the last line was cut by a crash; it is ignored
 
     def roots(self) -> list[Ref]:
         """Every object the run refers to (its gc roots): each line's object, except a rolling line that a later

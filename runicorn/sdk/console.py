@@ -13,6 +13,7 @@ so their streams are switched to the capture while it lasts.
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import threading
@@ -136,10 +137,7 @@ class ConsoleCapture:
 
 def _redirect_logging(tees: dict[int, TeeStream]) -> list[tuple[object, object]]:
     """Point every logging StreamHandler that writes to the original stdout/stderr at its tee; returns
-    (handler, original stream) to restore at stop. logging is imported only if the script uses it."""
-    logging = sys.modules.get("logging")
-    if logging is None:
-        return []
+    (handler, original stream) to restore at stop."""
     handlers = list(logging.getLogger().handlers)
     for logger in list(logging.Logger.manager.loggerDict.values()):
         handlers += getattr(logger, "handlers", [])

@@ -30,10 +30,6 @@ class Lease:
         self._folder = folder
         self._path: str | None = None
 
-    @property
-    def held(self) -> bool:
-        return self._path is not None
-
     def acquire(self) -> None:
         if self._path is not None:
             return

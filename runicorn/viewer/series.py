@@ -180,9 +180,3 @@ class SeriesCache:
                     self._run_locks.clear()
                 lock = self._run_locks[run_id] = threading.Lock()
             return lock
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._key_lists.clear()
-            self._points = 0
