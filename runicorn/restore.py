@@ -141,7 +141,7 @@ def restore(store: ObjectStore, plan: RestorePlan, target: str | os.PathLike, *,
         result = MaterializeResult()
         for rel, ref in plan.items:
             parent = folder
-            parts = rel.split("/")
+            parts = [check_name(part) for part in rel.split("/")]  # one component each, whatever planned them
             for part in parts[:-1]:
                 parent = make_real_dir(parent / part)
             result.bytes += materialize_blob(store, ref.id, parent / parts[-1], progress=progress,
@@ -230,11 +230,12 @@ def _plan_images(store: ObjectStore, view: RunView, key: str | None) -> RestoreP
         folder = _SAFE.sub("_", row["key"]).strip(".") or "_"
         step = row.get("_step")
         stem = f"{step:06d}" if isinstance(step, int) else "unknown-step"
-        name = f"{folder}/{stem}.{_SAFE.sub('_', str(row.get('format') or 'bin'))}"
+        extension = _SAFE.sub("_", str(row.get("format") or "bin"))
+        name = f"{folder}/{stem}.{extension}"
         count = 1
         while name in items:  # two images of one key at one step
             count += 1
-            name = f"{folder}/{stem}-{count}.{row.get('format') or 'bin'}"
+            name = f"{folder}/{stem}-{count}.{extension}"
         items[name] = Ref.parse(row["id"], "blob")
     return RestorePlan(view, "images", key, list(items.items()), sum(store.size(ref.id) for ref in items.values()))
 

@@ -111,3 +111,19 @@ def test_restore_images_writes_each_logged_image(samples, invoke, tmp_path):
     only = invoke("restore", RUN_A, "--images", "samples", "--to", tmp_path / "only", expect=0)
     assert "1 files" in only.output or "1 file" in only.output
     invoke("restore", RUN_A, "--images", "nosuchkey", "--to", tmp_path / "none", expect=1)
+
+
+def test_restore_images_keeps_a_hostile_format_inside_the_target(samples, invoke, tmp_path):
+    """media.jsonl is run data (an imported bundle may carry any text): two images at one step whose format
+    names a path restore as two files inside the target, never through the format's slashes."""
+    media = next(samples.root.joinpath("runs").rglob(f"{RUN_A}/media.jsonl"))
+    row = json.loads(media.read_text().splitlines()[0])
+    row["format"] = "png/../../../../escaped"
+    media.write_text(media.read_text() + json.dumps(row) + "\n" + json.dumps(row) + "\n")
+    target = tmp_path / "deep" / "images"
+    invoke("restore", RUN_A, "--images", "--to", target, expect=0)
+    files = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
+    assert files == ["samples/000003-2.png_.._.._.._.._escaped", "samples/000003.png",
+                     "samples/000003.png_.._.._.._.._escaped"]
+    assert list((tmp_path / "deep").iterdir()) == [target]
+    assert [p for p in tmp_path.rglob("escaped*")] == []  # nothing written where the format's path points
