@@ -13,19 +13,17 @@ that holds objects) is a *problem*: gc then deletes nothing, and verify fails.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass, field
 
 from .api import Api, RunView
 from .errors import RunError
-from .runfolder import remove_stale_staging
+from .runfolder import remove_stale_staging, validate_path
 from .store import (DEFAULT_GRACE_SECONDS, NO_PROGRESS, GcPlan, GcResult, Listing, Progress, Ref, VerifyReport,
                     Walker, collect, crash_point, verify)
 
 TRASH_FOLDER = ".trash"  # under runs/: run folders being deleted (never listed)
-_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass
@@ -225,9 +223,11 @@ def _purge_deleted_runs(api: Api) -> None:
     if trash.is_dir():
         for entry in trash.iterdir():
             shutil.rmtree(entry, ignore_errors=True)
-            segments = entry.name.split("+")[:-1]
-            if segments and all(_SEGMENT.fullmatch(s) for s in segments):
-                _prune_empty_parents(runs_dir.joinpath(*segments), runs_dir)
+            try:  # the trash name is the run's path, "+"-joined, then its id
+                path = validate_path("/".join(entry.name.split("+")[:-1]))
+            except ValueError:
+                continue
+            _prune_empty_parents(runs_dir.joinpath(*path.split("/")), runs_dir)
 
 
 def _prune_empty_parents(folder, stop) -> None:

@@ -173,8 +173,9 @@ def _ranked(members: list[RunView]) -> dict[str, list[RunView]]:
 
 
 def _heavy_roots(view: RunView) -> list[ManifestEntry]:
-    roots = set(view.roots())
-    return [e for e in view.manifest() if e.role in HEAVY_ROLES and e.ref is not None and e.ref in roots]
+    manifest = view.read_manifest()  # read once: roots and entries come from the same lines
+    roots = set(manifest.roots())
+    return [e for e in manifest.entries if e.role in HEAVY_ROLES and e.ref is not None and e.ref in roots]
 
 
 def _old_versions(view: RunView, keep: int) -> list[ManifestEntry]:

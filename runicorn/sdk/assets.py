@@ -59,7 +59,8 @@ class RunAssets:
         self._waiting_leases: list = []  # leases whose lines the disk refused for now: released once written
         self._roots: set[Ref] = set()  # the roots this run's asset calls named (images aside), checked at finish
         self._code: tuple[ObjectId, Path] | None = None  # the code snapshot's tree and workspace, once taken
-        writer.flush_hooks.append(self._release_leases)
+        self._left_out: set[str] = set()  # workspace folders the code tree no longer holds: not pruned again
+        writer.flush_hooks.append(self.release_leases)
 
     def start(self, *, snapshot_code: bool, force_snapshot: bool, capture_env: bool) -> None:
         """What ``rn.init`` asked for at start: a code snapshot (or git metadata) and the environment."""
@@ -106,14 +107,15 @@ class RunAssets:
         else:
             lease.release()
 
-    def _release_leases(self) -> None:
-        """After each flush: leases whose lines are all written end."""
-        if self._writer.holding:
+    def release_leases(self, *, final: bool = False) -> None:
+        """After each flush: leases whose lines are all written end. ``final`` (the run's very end): every lease
+        ends, as whatever the disk kept refusing is lost anyway; no lease outlives the run."""
+        if self._writer.holding and not final:
             return
         while self._waiting_leases:
             self._waiting_leases.pop().release()
         with self._image_lock:
-            if self._image_lease is not None and not self._writer.has_pending(MEDIA):
+            if self._image_lease is not None and (final or not self._writer.has_pending(MEDIA)):
                 self._image_lease.release()
                 self._image_lease = None
 
@@ -137,16 +139,6 @@ class RunAssets:
             return []
         store = self.store
         return sorted((ref for ref in self._roots if store.locate(ref.id) is None), key=lambda ref: ref.id)
-
-    def release_leases(self) -> None:
-        """At the very end: whatever the disk kept refusing is lost anyway; no lease outlives the run."""
-        for lease in self._waiting_leases:
-            lease.release()
-        self._waiting_leases.clear()
-        with self._image_lock:
-            if self._image_lease is not None:
-                self._image_lease.release()
-                self._image_lease = None
 
     # -- identity and environment ---------------------------------------------------
 
@@ -200,6 +192,9 @@ class RunAssets:
         if real == workspace or workspace not in real.parents:
             return
         rel = real.relative_to(workspace).as_posix()
+        if rel in self._left_out:  # every outputs scan asks again: the tree is read and pruned once
+            return
+        self._left_out.add(rel)
         with self._rooting():
             pruned = prune_tree(self.store, tree, [rel])
             if pruned == tree:

@@ -82,21 +82,21 @@ class Run:
             config = folder.read_config()
             self._primary = folder.read_primary_metric()
             timeline = folder.continue_timeline()
+            status.pid, status.host = os.getpid(), socket.gethostname()
+            folder.write_status(status)
         else:
             identity = Identity.new(validate_run_id(run_id) if run_id is not None else new_run_id(),
                                     validate_path(path), alias, tags, time.time())
             if run_id is not None and any(f.location_id == run_id for f in scan_runs(self.runs_dir).folders):
                 raise RunExists(f"run {run_id!r} already exists; pass resume=True to continue it, "
                                 "or choose another run_id")
-            status = Status(started_at=identity.created_at)
-            folder = RunFolder.create(self.runs_dir, identity, status)
+            status = Status(started_at=identity.created_at, pid=os.getpid(), host=socket.gethostname())
+            folder = RunFolder.create(self.runs_dir, identity, status)  # writes the status once
             timeline = TimelineEncoder()
         self._folder = folder
         self.run_dir = folder.path
         self.id, self.path, self.alias, self.tags = identity.id, identity.path, identity.alias, identity.tags
-        status.pid, status.host = os.getpid(), socket.gethostname()
         self._status = status
-        folder.write_status(status)
         folder.touch_heartbeat()
 
         self._folder_gone = False
@@ -381,9 +381,7 @@ class Run:
                 if lost:  # the disk refused part of what was logged: the status says what never landed
                     self._status.extra["lost"] = lost
                 self._check_roots()
-                self._assets.release_leases()
-                if not self._folder.exists():
-                    self._on_folder_gone()
+                self._assets.release_leases(final=True)
                 self._write_state(lambda: self._folder.write_status(self._status))
                 exithooks.unregister(self)
                 if _active_run is self:

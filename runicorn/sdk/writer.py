@@ -183,13 +183,19 @@ class RunWriter:
         held = sum(len(records) for batch in self._batches for records in batch.values())
         while held > MAX_HELD_RECORDS and len(self._batches) > 1:
             dropped = self._batches.popleft()
-            for name, records in dropped.items():
-                self.lost[name] = self.lost.get(name, 0) + len(records)
-                held -= len(records)
+            held -= self._count_lost(dropped)
         if not self._warned:
             self._warned = True
             warn_user(f"run {self.folder.path.name}: cannot write to {self.folder.path} ({error.strerror or error}); "
                       f"what it logs is held in memory and written once the disk takes it again")
+
+    def _count_lost(self, batch: dict) -> int:
+        """Add a batch the disk never took to ``lost``; returns how many records it held."""
+        count = 0
+        for name, records in batch.items():
+            self.lost[name] = self.lost.get(name, 0) + len(records)
+            count += len(records)
+        return count
 
     def _lost_text(self) -> str:
         return ", ".join(f"{count} {LOSS_NAMES[name]}" for name, count in sorted(self.lost.items()) if count)
@@ -206,8 +212,7 @@ class RunWriter:
         with self._flush_lock:
             self._closed = True
             for batch in self._batches:  # the disk still refuses them: they are lost
-                for name, records in batch.items():
-                    self.lost[name] = self.lost.get(name, 0) + len(records)
+                self._count_lost(batch)
             self._batches.clear()
             try:
                 if not self.folder_gone:
