@@ -100,6 +100,11 @@ class RunView:
     def git(self) -> dict | None:
         return self._identity.git if self._identity else None
 
+    def reread(self) -> "RunView":
+        """This run's folder read again (fresh status and heartbeat), without listing the root: for a caller
+        that polls a live run."""
+        return RunView(self.folder)
+
     @functools.cached_property
     def status_record(self) -> Status:
         self._status_damaged = False

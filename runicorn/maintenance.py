@@ -42,11 +42,9 @@ def collect_roots(api: Api) -> RootSet:
     roots = RootSet()
     runs_dir = api.storage.runs_dir
     if not runs_dir.is_dir():
-        if os.path.lexists(runs_dir):
-            roots.problems.append(f"{runs_dir} is not a folder")
-        elif any(api.store.iter_objects()):
-            roots.problems.append(f"the store holds objects but {runs_dir} is missing (moved or not mounted?); "
-                                  "a store without its runs is damage, not an empty root")
+        lost = api.storage.runs_lost()
+        if lost is not None:
+            roots.problems.append(lost)
         return roots
     scan = api.scan()
     roots.problems += scan.problems

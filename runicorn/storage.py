@@ -67,6 +67,18 @@ class StorageRoot:
         """Whether anything was ever stored here (a run or the object store)."""
         return self.runs_dir.is_dir() or self.store_dir.is_dir()
 
+    def runs_lost(self) -> str | None:
+        """What is wrong when ``runs/`` is not there to read (not a folder, or missing while the store holds
+        objects), else None: gc and import refuse such a root instead of taking it for an empty one."""
+        if self.runs_dir.is_dir():
+            return None
+        if os.path.lexists(self.runs_dir):
+            return f"{self.runs_dir} is not a folder"
+        if self.store_dir.is_dir() and any(self.store.iter_objects()):
+            return (f"the store holds objects but {self.runs_dir} is missing (moved or not mounted?); "
+                    "a store without its runs is damage, not an empty root")
+        return None
+
     def prepare(self) -> bool:
         """Make the root folder; a root made here ignores itself for git, as a virtual environment does.
 

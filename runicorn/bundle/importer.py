@@ -67,8 +67,7 @@ def import_bundle(api: Api, bundle_path: str | os.PathLike, progress: Progress =
         raise BundleError(f"bundle {bundle_path} does not exist or is not a file")
     report = BundleReport(bundle_bytes=bundle_path.stat().st_size)
     runs_dir = api.storage.runs_dir
-    holds_objects = api.storage.store_dir.is_dir() and any(api.storage.store.iter_objects())
-    if not runs_dir.is_dir() and (os.path.lexists(runs_dir) or holds_objects):
+    if api.storage.runs_lost() is not None:
         raise BundleError(f"{api.root} has a store that holds objects but no runs folder ({runs_dir} is missing "
                           "or not a folder: moved or not mounted?); nothing was imported. Find the runs first")
     new_root = not api.storage.exists()

@@ -62,7 +62,7 @@ def logs_command(obj, run, follow):
     offset = 0
     while True:
         # Judged before the read: a run that finished meanwhile gets one last read that sees all it wrote.
-        running = follow and api.run(view.id).status == "running"
+        running = follow and view.reread().status == "running"
         try:
             with open(path, "rb") as handle:
                 handle.seek(offset)

@@ -145,7 +145,7 @@ def spooled_stdin(root):
     folder = root.parent if root.parent.is_dir() else Path.cwd()
     temp = TempFile(folder, "stdin.rnbundle.", 0o600)
     try:
-        shutil.copyfileobj(sys.stdin.buffer, open(temp.fd, "wb", closefd=False), 1 << 20)
+        shutil.copyfileobj(sys.stdin.buffer, temp, 1 << 20)
         temp.close(durable=False)
         yield Path(temp.path)
     finally:

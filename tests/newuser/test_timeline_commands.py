@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 import runicorn as rn
+from runicorn.api import RunView
 from cli_support import RUN_A, runicorn_script
 from common_support import WAIT, wait_until
 from newuser_support import LineReader, LiveRun
@@ -84,16 +85,16 @@ def test_logs_follow_prints_the_lines_logged_just_before_the_run_finished(storag
     run.log_text("first words")
     log = run.run_dir / "logs.txt"
     wait_until(lambda: log.is_file() and b"first words" in log.read_bytes(), "the first line on disk")
-    opened, real_run = [], rn.Api.run
+    opened, real_reread = [], RunView.reread
 
-    def open_run(self, name):
-        opened.append(name)
+    def reread(self):
+        opened.append(self.id)
         if len(opened) == 2:  # --follow read the log and now asks whether the run still runs
             run.log_text("last words")
             run.finish()
-        return real_run(self, name)
+        return real_reread(self)
 
-    monkeypatch.setattr(rn.Api, "run", open_run)
+    monkeypatch.setattr(RunView, "reread", reread)
     out = invoke("logs", run.id, "--follow", expect=0).stdout
     assert "first words" in out
     assert "last words" in out, out
