@@ -36,9 +36,6 @@ class RunDiff:
     code: CodeDiff
 
 
-_ABSENT = object()
-
-
 def flatten(value: dict, prefix: str = "") -> dict:
     """Nested dicts as dotted keys: {"opt": {"lr": 1}} -> {"opt.lr": 1}."""
     flat = {}
@@ -51,14 +48,27 @@ def flatten(value: dict, prefix: str = "") -> dict:
     return flat
 
 
+def _same(values: list) -> bool:
+    first = values[0]
+    return all(v == first or (v != v and first != first) for v in values[1:])  # NaN equals NaN here
+
+
+def side_by_side(dicts: list[dict]) -> list[dict]:
+    """Every dotted key of any of the dicts (in key order), with each one's value (None when absent) and whether
+    they differ: the viewer's compare tables, and ``diff``'s changes."""
+    flat = [flatten(d) if isinstance(d, dict) else {} for d in dicts]
+    keys = sorted(set().union(*flat)) if flat else []
+    rows = []
+    for key in keys:
+        present = [key in f for f in flat]
+        values = [f.get(key) for f in flat]
+        rows.append({"key": key, "values": values, "present": present,
+                     "differs": not all(present) or not _same(values)})
+    return rows
+
+
 def _changes(a: dict, b: dict) -> list[ValueChange]:
-    fa, fb = flatten(a), flatten(b)
-    changes = []
-    for key in sorted(set(fa) | set(fb)):
-        va, vb = fa.get(key, _ABSENT), fb.get(key, _ABSENT)
-        if va != vb and not (va != va and vb != vb):  # NaN equals NaN here
-            changes.append(ValueChange(key, None if va is _ABSENT else va, None if vb is _ABSENT else vb))
-    return changes
+    return [ValueChange(row["key"], *row["values"]) for row in side_by_side([a, b]) if row["differs"]]
 
 
 def _code_files(store: ObjectStore, view: RunView) -> dict[str, tuple] | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from ..compare import diff_code, flatten
+from ..compare import diff_code, side_by_side
 from .groups import aggregate, check_grouping, group_runs
 from .lookup import timeline_signature
 from .responses import BadRequest, etag_of, json_response, not_modified
@@ -19,24 +19,6 @@ from .run_routes import series_request
 from .state import state_of
 
 MAX_RUNS = 50
-
-
-def _same(values: list) -> bool:
-    first = values[0]
-    return all(v == first or (v != v and first != first) for v in values[1:])  # NaN equals NaN here
-
-
-def side_by_side(dicts: list[dict]) -> list[dict]:
-    """Every dotted key of any run, with each run's value (None when absent) and whether they differ."""
-    flat = [flatten(d) if isinstance(d, dict) else {} for d in dicts]
-    keys = sorted(set().union(*flat)) if flat else []
-    rows = []
-    for key in keys:
-        present = [key in f for f in flat]
-        values = [f.get(key) for f in flat]
-        rows.append({"key": key, "values": values, "present": present,
-                     "differs": not all(present) or not _same(values)})
-    return rows
 
 
 def run_ids(request: Request, name: str = "runs") -> list[str]:

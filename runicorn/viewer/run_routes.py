@@ -13,7 +13,7 @@ from starlette.requests import Request
 from ..errors import InvalidObjectId
 from ..restore import output_versions
 from ..store import ObjectId
-from .downsample import MAX_SMOOTHING, downsample
+from .downsample import MAX_SMOOTHING, MAX_WIDTH, MIN_WIDTH, downsample
 from .lookup import log_signature, timeline_signature
 from .responses import BadRequest, etag_of, json_response, not_modified
 from .runs_list import int_param
@@ -65,7 +65,7 @@ def series_request(request: Request) -> dict:
         raise BadRequest(f"smooth must be between 0 and {MAX_SMOOTHING}, not {smooth}")
     keys = params.getlist("key") or None
     return {"keys": keys, "axis": axis, "smooth": smooth, "x0": float_param(request, "x0"),
-            "x1": float_param(request, "x1"), "width": int_param(params, "width", DEFAULT_WIDTH, 10, 4000)}
+            "x1": float_param(request, "x1"), "width": int_param(params, "width", DEFAULT_WIDTH, MIN_WIDTH, MAX_WIDTH)}
 
 
 def run_series(request: Request):

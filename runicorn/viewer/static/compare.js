@@ -88,8 +88,8 @@ export function comparePage(main, params) {
         .map(({ group, index }) => ({ label: `${group.label} (${group.runs.length} run${group.runs.length === 1 ? "" : "s"})`,
           colour: colourOf(index), series: group.zoomed[key] || group.series[key] }));
     }
-    return ids.filter((id) => data.has(id) && data.get(id).series[key] && data.get(id).series[key].count > data.get(id).series[key].skipped)
-      .map((id) => ({ label: labelOf(id), colour: colour(id), series: (data.get(id).zoomed || {})[key] || data.get(id).series[key] }));
+    return ids.filter((id) => data.has(id) && drawable(data.get(id).series[key]))
+      .map((id) => ({ label: labelOf(id), colour: colour(id), series: data.get(id).zoomed[key] || data.get(id).series[key] }));
   }
 
   async function fetchRun(id, poll) {

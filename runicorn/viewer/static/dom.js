@@ -101,7 +101,7 @@ export function fmtDuration(seconds) {
 export function fmtValue(value) {
   if (value === null || value === undefined) return "–";
   if (typeof value === "number") {
-    if (Number.isInteger(value)) return value.toLocaleString("en-US").replace(/,/g, ",");
+    if (Number.isInteger(value)) return value.toLocaleString("en-US");
     const abs = Math.abs(value);
     return abs !== 0 && (abs < 1e-4 || abs >= 1e6) ? value.toExponential(4) : String(Number(value.toPrecision(6)));
   }
