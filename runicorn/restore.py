@@ -58,6 +58,7 @@ class RestorePlan:
     items: list[tuple[str, Ref]]  # (relative path, ref): "" for a tree restored as the target itself
     bytes: int
     config_values: dict | None = None  # for --config: the logged arguments and extra values
+    checked: MaterializeResult | None = None  # for a tree: what check_tree found (missing objects refused)
 
 
 @dataclass
@@ -125,8 +126,10 @@ def plan_restore(store: ObjectStore, view: RunView, kind: str, name: str | None 
             items = [("", entry.ref)]
         else:
             source = entry.get("path") or entry.get("resolved_path") or entry.name
-            items = [(check_name(os.path.basename(str(source))), entry.ref)]
-    return RestorePlan(view, kind, name, items, sum(_planned_bytes(store, ref) for _, ref in items))
+            return RestorePlan(view, kind, name, [(check_name(os.path.basename(str(source))), entry.ref)],
+                               Walker(store).content_size(entry.ref))
+    checked = check_tree(store, items[0][1].id)  # refuses a missing object before anything is written
+    return RestorePlan(view, kind, name, items, checked.bytes, checked=checked)
 
 
 def restore(store: ObjectStore, plan: RestorePlan, target: str | os.PathLike, *, force: bool = False,
@@ -134,8 +137,9 @@ def restore(store: ObjectStore, plan: RestorePlan, target: str | os.PathLike, *,
     """Write what ``plan`` found into ``target``; ``progress`` counts bytes out of the plan's total."""
     target = Path(target)
     progress.start(plan.bytes, "bytes")
-    if len(plan.items) == 1 and plan.items[0][0] == "" and plan.config_values is None:
-        result = materialize_tree(store, plan.items[0][1].id, target, force=force, progress=progress)
+    if plan.checked is not None:
+        result = materialize_tree(store, plan.items[0][1].id, target, force=force, progress=progress,
+                                  checked=plan.checked)
     else:
         folder = prepare_target(target, force=force)
         result = MaterializeResult()
@@ -152,11 +156,6 @@ def restore(store: ObjectStore, plan: RestorePlan, target: str | os.PathLike, *,
             result.files += 1
             result.bytes += (folder / CONFIG_VALUES_FILE).stat().st_size
     return RestoreResult(plan.kind, plan.name, target, result.files, result.bytes, result.left_out_links)
-
-
-def _planned_bytes(store: ObjectStore, ref: Ref) -> int:
-    """What restoring ``ref`` writes; a tree is checked here too (missing objects)."""
-    return check_tree(store, ref.id).bytes if ref.kind == TREE else Walker(store).content_size(ref)
 
 
 def _entry(view: RunView, kind: str, name: str | None) -> tuple[ManifestEntry, str | None]:

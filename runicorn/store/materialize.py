@@ -88,11 +88,14 @@ def check_tree(store: ObjectStore, tree_id: str) -> MaterializeResult:
     return totals
 
 
-def materialize_tree(store: ObjectStore, tree_id: str, target: str | os.PathLike, *,
-                     force: bool = False, progress: Progress = NO_PROGRESS) -> MaterializeResult:
-    """Write the tree's content into ``target``; ``progress`` counts bytes out of the planned total."""
-    planned = check_tree(store, tree_id)
-    progress.start(planned.bytes, "bytes")
+def materialize_tree(store: ObjectStore, tree_id: str, target: str | os.PathLike, *, force: bool = False,
+                     progress: Progress = NO_PROGRESS, checked: MaterializeResult | None = None) -> MaterializeResult:
+    """Write the tree's content into ``target``; ``progress`` counts bytes out of the planned total.
+
+    ``checked``: what ``check_tree`` found when the caller planned with it (and started ``progress``), so the
+    tree is not checked twice."""
+    if checked is None:
+        progress.start(check_tree(store, tree_id).bytes, "bytes")
     root = prepare_target(target, force=force)
     result = MaterializeResult()
     links: list[tuple[Path, str, str]] = []
