@@ -156,8 +156,8 @@ def stored_file(store: ObjectStore, object_id: str):
     return size, lambda: store.open(object_id)
 
 
-def read_chunk_list(store: ObjectStore, list_id: str, *, take_back: bool = True) -> ChunkList:
-    return ChunkList.parse(store.get(list_id, take_back=take_back), list_id)
+def read_chunk_list(store: ObjectStore, list_id: str) -> ChunkList:
+    return ChunkList.parse(store.get(list_id), list_id)
 
 
 def first_missing(store: ObjectStore, file_id: str, chunks: str | None) -> str | None:

@@ -30,7 +30,7 @@ from ..errors import ObjectNotFound, RunicornError
 from .ids import ObjectId
 from .objects import DAMAGED, PUBLISHED, TRASHED, ObjectStore, StoredObject
 from .progress import NO_PROGRESS, Progress
-from .chunked import read_chunk_list
+from .chunked import ChunkList
 from .trees import DIR, content_bytes, parse_tree
 
 BLOB = "blob"
@@ -62,11 +62,21 @@ class Reach:
     missing: set[ObjectId] = field(default_factory=set)
     trashed: set[ObjectId] = field(default_factory=set)
     damaged: dict[ObjectId, str] = field(default_factory=dict)  # id -> what is wrong
+    unreadable: set[ObjectId] = field(default_factory=set)  # damaged ones whose file could not be read at all
 
     @property
     def complete(self) -> bool:
         """Every reference could be followed: nothing missing, nothing unreadable."""
         return not self.missing and not self.damaged
+
+
+@dataclass(frozen=True)
+class Damage:
+    """Why an object's references cannot be read. ``unreadable``: its file could not be read at all (not a
+    regular file, no permission); else its bytes do not hash to its id or do not parse."""
+
+    why: str
+    unreadable: bool
 
 
 class Listing:
@@ -92,7 +102,7 @@ class Walker:
         self.store = store
         self.listing = listing
         self._where: dict[ObjectId, tuple[str | None, int]] = {}  # id -> (location, size)
-        self._children: dict[ObjectId, list[Ref] | str] = {}  # tree id -> its references, or what is wrong
+        self._children: dict[ObjectId, list[Ref] | Damage] = {}  # tree id -> its references, or what is wrong
         self._content: dict[ObjectId, int] = {}  # tree id -> bytes a restore of it writes
 
     def walk(self, refs: Iterable[Ref], reach: Reach | None = None, progress: Progress = NO_PROGRESS) -> Reach:
@@ -117,45 +127,43 @@ class Walker:
                     progress.advance(1)
             if location == TRASHED:
                 reach.trashed.add(ref.id)
-            elif location == DAMAGED:
-                reach.damaged[ref.id] = "not a regular file"
-                continue
-            children = self.children(ref)
-            if isinstance(children, str):
-                reach.damaged[ref.id] = children
+            if location == DAMAGED:
+                children = Damage("not a regular file", unreadable=True)
+            else:
+                children = self.children(ref)
+            if isinstance(children, Damage):
+                reach.damaged[ref.id] = children.why
+                if children.unreadable:
+                    reach.unreadable.add(ref.id)
             else:
                 stack.extend(child for child in children if child not in visited)
         return reach
 
-    def children(self, ref: Ref) -> list[Ref] | str:
-        """The references an object holds, or a sentence saying why they cannot be read.
+    def children(self, ref: Ref) -> list[Ref] | Damage:
+        """The references an object holds, or why they cannot be read.
 
         The one place that knows how each kind of object refers to others."""
         if ref.kind == BLOB:
             return []
         known = self._children.get(ref.id)
         if known is None:
-            read = self._read_tree if ref.kind == TREE else self._read_chunk_list
-            known = self._children[ref.id] = read(ref.id)
+            parse = self._tree_children if ref.kind == TREE else self._chunk_list_children
+            try:
+                known = parse(ref.id, self.store.get(ref.id, take_back=False))
+            except (ObjectNotFound, OSError) as exc:
+                known = Damage(f"cannot be read: {exc}", unreadable=True)
+            except RunicornError as exc:  # bytes that do not hash to the id, or do not parse
+                known = Damage(str(exc).split("; run `runicorn verify`")[0], unreadable=False)
+            self._children[ref.id] = known
         return known
 
-    def _read_chunk_list(self, list_id: ObjectId) -> list[Ref] | str:
-        try:
-            chunk_list = read_chunk_list(self.store, list_id, take_back=False)
-        except (ObjectNotFound, OSError) as exc:
-            return f"cannot be read: {exc}"
-        except RunicornError as exc:
-            return str(exc).split("; run `runicorn verify`")[0]
+    def _chunk_list_children(self, list_id: ObjectId, data: bytes) -> list[Ref]:
+        chunk_list = ChunkList.parse(data, list_id)
         self._content[list_id] = chunk_list.size
         return [Ref(oid, BLOB) for oid, _ in chunk_list.chunks]
 
-    def _read_tree(self, tree_id: ObjectId) -> list[Ref] | str:
-        try:
-            entries = parse_tree(self.store.get(tree_id, take_back=False), tree_id)
-        except (ObjectNotFound, OSError) as exc:
-            return f"cannot be read: {exc}"
-        except RunicornError as exc:  # bytes that do not hash to the id, or do not parse as a tree
-            return str(exc).split("; run `runicorn verify`")[0]
+    def _tree_children(self, tree_id: ObjectId, data: bytes) -> list[Ref]:
+        entries = parse_tree(data, tree_id)
         self._content[tree_id] = content_bytes(entries)
         return [Ref(e.id, TREE) if e.kind == DIR else Ref(e.chunks, CHUNKS) if e.chunks is not None else Ref(e.id, BLOB)
                 for e in entries if e.id is not None]
@@ -196,6 +204,6 @@ class Walker:
         """Bytes a restore of ``ref`` writes: a blob's size, the file a chunk list makes, or a tree's files."""
         if ref.kind == BLOB:
             return self.size(ref.id)
-        if isinstance(self.children(ref), str):
+        if isinstance(self.children(ref), Damage):
             return 0
         return self._content[ref.id]

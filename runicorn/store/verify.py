@@ -59,6 +59,7 @@ def verify(store: ObjectStore, roots: Mapping[str, Iterable[Ref]], progress: Pro
     walker = Walker(store, listing)
     missing: set[ObjectId] = set()
     damaged: dict[ObjectId, str] = {}
+    unreadable: set[ObjectId] = set()
     trashed: set[ObjectId] = set()
     for label, label_roots in roots.items():
         reach = walker.walk(label_roots)
@@ -66,11 +67,12 @@ def verify(store: ObjectStore, roots: Mapping[str, Iterable[Ref]], progress: Pro
             _needed_by(report, oid, label)
         missing |= reach.missing
         damaged.update(reach.damaged)
+        unreadable |= reach.unreadable
         trashed |= reach.trashed
     for oid, why in damaged.items():
         if oid in bad:
             continue
-        if why == "not a regular file" or why.startswith("cannot be read"):
+        if oid in unreadable:
             report.unreadable[oid] = why
         else:
             report.corrupt.append(oid)  # a tree that does not parse: a wrong reference or damaged bytes
