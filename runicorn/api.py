@@ -69,9 +69,13 @@ class RunView:
         try:
             return read()
         except (DamagedRun, UnsupportedFormat) as exc:
-            if str(exc) not in self.problems:
-                self.problems.append(str(exc))
+            self._note(str(exc))
             return default
+
+    def _note(self, problem: str) -> None:
+        """Add a problem once: a file read twice finds its damage twice."""
+        if problem not in self.problems:
+            self.problems.append(problem)
 
     # -- identity and state ---------------------------------------------------------
 
@@ -80,9 +84,7 @@ class RunView:
         _ = self.status, self.summary, self.run_config, self.environment, self.primary, self.pin
         self.read_manifest()
         for problem in self.folder.check_timeline():
-            text = f"run folder {self.run_dir}: {problem}"
-            if text not in self.problems:
-                self.problems.append(text)
+            self._note(f"run folder {self.run_dir}: {problem}")
         return self.problems
 
     @property
@@ -231,9 +233,7 @@ class RunView:
         """The manifest as typed entries, with the lines that do not read in ``problems``."""
         manifest = self.folder.read_manifest()
         for problem in manifest.problems:
-            text = f"run folder {self.run_dir}: {problem}"
-            if text not in self.problems:
-                self.problems.append(text)
+            self._note(f"run folder {self.run_dir}: {problem}")
         return manifest
 
     def manifest(self) -> list[ManifestEntry]:

@@ -318,13 +318,14 @@ class Manifest:
     def dropped(self) -> list[tuple[ManifestEntry, ManifestEntry]]:
         """(entry, the later ``dropped`` line that took its object out of the roots), in order."""
         pairs = []
-        for index, entry in enumerate(self.entries):
-            if entry.ref is None or entry.role == DROPPED:
-                continue
-            drop = next((later for later in self.entries[index + 1:] if later.role == DROPPED
-                         and entry.ref.id in later.drops), None)
-            if drop is not None:
-                pairs.append((entry, drop))
+        nearest: dict = {}  # id -> the first dropped line after the one at hand that names it
+        for entry in reversed(self.entries):  # one pass, backwards (a manifest grows with every outputs scan)
+            if entry.role == DROPPED:
+                for oid in entry.drops:
+                    nearest[oid] = entry
+            elif entry.ref is not None and entry.ref.id in nearest:
+                pairs.append((entry, nearest[entry.ref.id]))
+        pairs.reverse()
         return pairs
 
     def judged(self) -> list[tuple[ManifestEntry, str | None]]:
