@@ -12,8 +12,8 @@ missing and damaged:
   lost, but a plan must take it back before it sweeps).
 - *missing*: named and absent. *damaged*: named but unreadable: not a regular
   file, a tree whose bytes do not hash to its id or do not parse, or a file we
-  may not read. The references inside a damaged tree are unknown, so a walk
-  with damage (or anything missing) is not ``complete`` and gc must not sweep.
+  may not read. The references inside a damaged tree are unknown, so gc does
+  not sweep after a walk with damage (or anything missing).
 
 The walk never moves an object out of the trash and never writes: a dry run of
 any command leaves every file and mtime as it was.
@@ -63,11 +63,6 @@ class Reach:
     trashed: set[ObjectId] = field(default_factory=set)
     damaged: dict[ObjectId, str] = field(default_factory=dict)  # id -> what is wrong
     unreadable: set[ObjectId] = field(default_factory=set)  # damaged ones whose file could not be read at all
-
-    @property
-    def complete(self) -> bool:
-        """Every reference could be followed: nothing missing, nothing unreadable."""
-        return not self.missing and not self.damaged
 
 
 @dataclass(frozen=True)

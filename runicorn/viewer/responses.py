@@ -52,7 +52,12 @@ def dumps(data) -> bytes:
 
 def etag_of(*parts) -> str:
     """A strong ETag for whatever identifies a response's content."""
-    return '"' + hashlib.blake2b(repr(parts).encode("utf-8"), digest_size=12).hexdigest() + '"'
+    return etag_of_bytes(repr(parts).encode("utf-8"))
+
+
+def etag_of_bytes(data: bytes) -> str:
+    """A strong ETag for a response's bytes (or for anything already made bytes)."""
+    return '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
 
 
 def not_modified(request: Request, etag: str) -> bool:
@@ -67,7 +72,7 @@ def json_response(request: Request, data, *, etag: str | None = None, clean_firs
         return Response(status_code=304, headers={"etag": etag})
     body = dumps(clean(data) if clean_first else data)
     if etag is None and status == 200:
-        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        etag = etag_of_bytes(body)
         if not_modified(request, etag):
             return Response(status_code=304, headers={"etag": etag})
     headers = {"etag": etag} if etag else {}

@@ -11,14 +11,13 @@ never reach another file.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import threading
 from importlib import metadata, resources
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .responses import not_modified
+from .responses import etag_of_bytes, not_modified
 
 MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
@@ -34,8 +33,7 @@ class StaticFiles:
             suffix = "." + item.name.rpartition(".")[2]
             if item.is_file() and suffix in MEDIA_TYPES:
                 data = item.read_bytes()
-                etag = '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
-                self.files[item.name] = (data, MEDIA_TYPES[suffix], etag)
+                self.files[item.name] = (data, MEDIA_TYPES[suffix], etag_of_bytes(data))
         self._plotly: tuple[bytes, bytes, str] | None = None
         self._lock = threading.Lock()
 
