@@ -18,7 +18,7 @@ from pathlib import Path
 from .api import RunView
 from .errors import DamagedRun, RunError, UnsupportedFormat
 from .runfolder import ManifestEntry, jsonable_tree
-from .sdk.snapshot import shown_list
+from .sdk.warn import shown_list
 from .store import (CHUNKS, DIR, NO_PROGRESS, TREE, Walker, MaterializeResult, ObjectStore, Progress, Ref, atomic_write_json,
                     check_name, check_tree, make_real_dir, materialize_blob, materialize_tree, prepare_target,
                     read_tree)

@@ -29,7 +29,7 @@ from ..runfolder import MANIFEST, MEDIA, ROLLING, ManifestEntry, RunConfig, RunF
 from ..store import (BLOB, CHUNKS, FILE, TREE, Ingester, ObjectId, ObjectStore, Ref, StatCache, content_bytes, prune_tree,
                      read_tree, walk_tree)
 from .values import jsonable
-from .warn import warn_user
+from .warn import shown_list, warn_user
 from .writer import RunWriter
 
 # Snapshot, image, environment and outputs support is imported on first use:
@@ -291,8 +291,6 @@ class RunAssets:
             result = Ingester(self.store, stat_cache=cache, store_content=save,
                               accept=_outside(self.storage_root, path)).ingest(path)
         if result.skipped:
-            from .snapshot import shown_list
-
             warn_user(f"{role} {name!r}: skipped what the store cannot hold: {shown_list(result.skipped)}")
         object_type = TREE if result.kind == "dir" else BLOB
         record["fingerprint"] = {"id": result.id.tagged, "type": object_type, "files": result.files,

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .warn import warn_user
+from .warn import shown_list, warn_user
 from ..store import Ingester, ObjectId, ObjectStore, StatCache
 from .gitinfo import git_diff, git_metadata, git_toplevel
 from .ignore import IgnoreRules
@@ -32,12 +32,6 @@ class Snapshot:
     skipped: list[str] = field(default_factory=list)
     git: dict | None = None
     diff_id: ObjectId | None = None
-
-
-def shown_list(items: list[str], limit: int = 10) -> str:
-    """The first items of a list for a warning, and how many more there are."""
-    more = f" and {len(items) - limit} more" if len(items) > limit else ""
-    return ", ".join(items[:limit]) + more
 
 
 def default_workspace() -> Path:

@@ -1,4 +1,4 @@
-"""Warnings that point at the user's line, not at Runicorn's internals."""
+"""Warnings that point at the user's line, not at Runicorn's internals, and the lists they show."""
 
 from __future__ import annotations
 
@@ -16,3 +16,9 @@ def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
         frame = frame.f_back
         level += 1
     warnings.warn(message, category, stacklevel=level)
+
+
+def shown_list(items: list[str], limit: int = 10) -> str:
+    """The first items of a list for a warning, and how many more there are."""
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
