@@ -413,19 +413,17 @@ def iter_column_blocks(path: Path, keys: Iterable[str] | None = None) -> Iterato
     every tuple as long as the block (``_stage`` is left out). With ``keys``, ``_step`` and only those; a
     block without any of them is not yielded. For readers of whole series (charts): no dict per row, so a
     million rows read several times faster than through ``iter_rows``."""
-    decoder = _Decoder(None if keys is None else set(keys), columns=True)
-    with _open(path) as source:
-        for offset, payload in _records(source):
-            for block in decoder.feed(offset, payload):
-                if block:
-                    yield block
+    return _decoded(path, _Decoder(None if keys is None else set(keys), columns=True))
 
 
 def iter_rows(path: Path, keys: Iterable[str] | None = None) -> Iterator[dict]:
     """Every row as a dict (``_step``, ``_time``, ``_stage`` when set, metrics), or only ``keys`` (+ ``_step``),
     one at a time: memory holds one window of the file, not the file or a dict per row. Damaged
     records are skipped."""
-    decoder = _Decoder(None if keys is None else set(keys))
+    return _decoded(path, _Decoder(None if keys is None else set(keys)))
+
+
+def _decoded(path: Path, decoder: _Decoder) -> Iterator[dict]:
     with _open(path) as source:
         for offset, payload in _records(source):
             yield from decoder.feed(offset, payload)
