@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from common import many_runs
@@ -142,6 +143,18 @@ def peer_wait_listed(viewer, count, report, label):
     report.add(label, viewer.start_seconds + time.perf_counter() - started, "s")
 
 
+@contextmanager
+def serving(params, root, runs, report, label):
+    """The side's viewer over ``root``, stopped afterwards; the peer's is waited for until it lists ``runs``."""
+    viewer = Viewer(params.side, root)
+    try:
+        if params.side == "peer":
+            peer_wait_listed(viewer, runs, report, label)
+        yield viewer
+    finally:
+        viewer.stop()
+
+
 def run_ids(viewer):
     if viewer.side == "ours":
         return [row["id"] for row in json.loads(get(viewer.base + "/api/runs?limit=500&order=asc")[1])["rows"]]
@@ -230,10 +243,7 @@ def chart_url(viewer, run_id):
 def one_chart(params, report):
     root = Path(params.workdir) / "long"
     label = f"{params.long_points:,}-point chart"
-    viewer = Viewer(params.side, root)
-    try:
-        if params.side == "peer":
-            peer_wait_listed(viewer, 1, report, "long run: start until listed")
+    with serving(params, root, 1, report, "long run: start until listed") as viewer:
         (run_id,) = run_ids(viewer)
         if params.side == "ours":
             browser(params, report, f"{label}: run page in Chromium until drawn (server cold)",
@@ -243,24 +253,14 @@ def one_chart(params, report):
                     f"{viewer.base}/runs/{run_id}", {"canvases": 1, "responses": 1,
                                                      "responses_matching": "/metrics_step"})
         timed_get(report, f"{label}: server answer (warm)", chart_url(viewer, run_id))
-    finally:
-        viewer.stop()
-    viewer = Viewer(params.side, root)
-    try:
-        if params.side == "peer":
-            peer_wait_listed(viewer, 1, report, "long run: start until listed (again)")
+    with serving(params, root, 1, report, "long run: start until listed (again)") as viewer:
         timed_get(report, f"{label}: server answer (cold: first request after start)", chart_url(viewer, run_id))
-    finally:
-        viewer.stop()
 
 
 def compare(params, report):
     root = Path(params.workdir) / "compare"
     label = f"compare {params.compare_runs} runs × {params.compare_metrics} metrics × {params.compare_steps:,} steps"
-    viewer = Viewer(params.side, root)
-    try:
-        if params.side == "peer":
-            peer_wait_listed(viewer, params.compare_runs, report, "compare runs: start until listed")
+    with serving(params, root, params.compare_runs, report, "compare runs: start until listed") as viewer:
         ids = run_ids(viewer)
         if params.side == "ours":
             browser(params, report, f"{label}: in Chromium until every chart is drawn",
@@ -269,20 +269,13 @@ def compare(params, report):
             browser(params, report, f"{label}: in Chromium until every chart is drawn",
                     f"{viewer.base}/?compare={','.join(ids)}",
                     {"canvases": params.compare_metrics, "responses": len(ids), "responses_matching": "/metrics_step"})
-    finally:
-        viewer.stop()
-    viewer = Viewer(params.side, root)
-    try:
-        if params.side == "peer":
-            peer_wait_listed(viewer, params.compare_runs, report, "compare runs: start until listed (again)")
+    with serving(params, root, params.compare_runs, report, "compare runs: start until listed (again)") as viewer:
         started, received = time.perf_counter(), 0
         for run_id in ids:  # what the page asks for, one run after another, server cold
             received += len(get(chart_url(viewer, run_id) if params.side == "ours" else
                                 f"{viewer.base}/api/runs/{run_id}/metrics_step")[1])
         report.add(f"{label}: the {len(ids)} series answers, server cold", time.perf_counter() - started, "s")
         report.add(f"{label}: the {len(ids)} series answers, bytes", received, "bytes")
-    finally:
-        viewer.stop()
 
 
 if __name__ == "__main__":
